@@ -1,0 +1,164 @@
+"""The ``speckitd`` command line. ``main(argv) -> int`` is callable from tests.
+
+Exit codes (one place, :mod:`daemon.errors`): 0 ok, 1 error-severity findings in
+the documents, 2 usage or configuration error, 3 a repository or revision that
+cannot be read. Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from daemon import __version__, logs
+from daemon.detect import Policy, Signal
+from daemon.errors import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    RepositoryError,
+    SpeckitdError,
+    UsageError,
+    exit_code_for,
+)
+from daemon.git import Repo
+from daemon.inventory import DirectorySource, Inventory, Source, TreeSource
+from daemon.render import findings_text, scan_payload, scan_text, tasks_payload, tasks_text
+from daemon.scan import Parser, Scanner
+from daemon.settings import Settings, load_settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="speckitd",
+        description="Approved spec-kit tasks in, reviewed pull requests out.",
+    )
+    parser.add_argument("--version", action="version", version=f"speckitd {__version__}")
+    parser.add_argument("--config", type=Path, help="settings file (default: $SPECKITD_CONFIG, "
+                        "./speckitd.toml, /etc/speckitd/speckitd.toml)")  # fmt: skip
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    tasks = commands.add_parser("tasks", help="list every task with its state and references")
+    tasks.add_argument(
+        "--repo", type=Path, default=Path(), help="repository or folder (default: .)"
+    )
+    tasks.add_argument("--rev", help="revision to read (default: the watched branch, or HEAD)")
+    tasks.add_argument("--json", action="store_true", help="machine-readable output")
+    tasks.set_defaults(handler=cmd_tasks)
+
+    scan = commands.add_parser("scan", help="dry run: what would run and why, no side effects")
+    scan.add_argument("--repo", type=Path, default=Path(), help="repository (default: .)")
+    scan.add_argument("--from", dest="old", help="previous tip (default: scan all history)")
+    scan.add_argument("--to", dest="new", help="new tip (default: the watched branch, or HEAD)")
+    scan.add_argument("--json", action="store_true", help="machine-readable output")
+    scan.set_defaults(handler=cmd_scan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:  # argparse reports usage errors (2) and --help/--version (0)
+        return stop.code if isinstance(stop.code, int) else EXIT_OK
+    logs.configure(level=logging.INFO if args.verbose else logging.ERROR)
+    try:
+        settings = load_settings(args.config)
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except SpeckitdError as error:
+        print(f"speckitd: error: {error}", file=sys.stderr)
+        return exit_code_for(error)
+
+
+def policy_of(settings: Settings) -> Policy:
+    """The approval policy from ``[approval]``."""
+    approval = settings.approval
+    signals = frozenset(Signal(s) for s in approval.signals if s in set(Signal))
+    return Policy(frozenset(approval.approvers), approval.require_signed, signals)
+
+
+def _branch_for(settings: Settings, root: Path) -> str | None:
+    target = root.resolve()
+    for repo in settings.repos:
+        if Path(repo.path).expanduser().resolve() == target:
+            return repo.branch
+    return None
+
+
+def _open(root: Path, settings: Settings) -> Repo | None:
+    try:
+        return Repo(root, tuple(settings.spec.task_files))
+    except RepositoryError:
+        return None
+
+
+def _scanner(repo: Repo, settings: Settings) -> Scanner:
+    parser = Parser(max_bytes=settings.spec.max_file_bytes)
+    return Scanner(repo, policy_of(settings), parser, settings.approval.allowed_signers)
+
+
+def _default_rev(repo: Repo, settings: Settings, root: Path) -> str:
+    return _branch_for(settings, root) or "HEAD"
+
+
+def cmd_tasks(args: argparse.Namespace, settings: Settings) -> int:
+    """``speckitd tasks``: every task with its state, place and references."""
+    root: Path = args.repo
+    repo = _open(root, settings)
+    source: Source
+    if repo is not None:
+        rev = args.rev or _default_rev(repo, settings, root)
+        commit = repo.resolve(rev)
+        approvals = _scanner(repo, settings).state_at(commit).approvals
+        source = TreeSource(repo, repo.tree_of(commit))
+    else:
+        if args.rev:
+            raise UsageError(f"{root}: --rev needs a git repository (this is not one)")
+        if not root.is_dir():
+            raise UsageError(f"{root}: no such directory")
+        rev, commit, approvals = None, None, None
+        source = DirectorySource(root, tuple(settings.spec.task_files))
+    inventory = Inventory(source, settings.spec.max_file_bytes)
+    documents = [inventory.documents(parsed) for parsed in inventory.files()]
+    payload = tasks_payload(
+        repo=str(root), rev=rev, commit=commit, documents=documents, approvals=approvals
+    )
+    return _emit(payload, tasks_text, json_out=args.json)
+
+
+def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
+    """``speckitd scan``: what would run between two tips, and why."""
+    root: Path = args.repo
+    repo = Repo(root, tuple(settings.spec.task_files))
+    new = repo.resolve(args.new or _default_rev(repo, settings, root))
+    old = repo.resolve(args.old) if args.old else None
+    progress = _progress(sys.stderr) if sys.stderr.isatty() else None
+    report = _scanner(repo, settings).scan(new, old, progress)
+    return _emit(scan_payload(str(root), report), scan_text, json_out=args.json)
+
+
+def _emit(payload: dict[str, Any], text: Callable[[dict[str, Any]], str], *, json_out: bool) -> int:
+    if json_out:
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        print(text(payload))
+        if payload["findings"]:
+            print(findings_text(payload["findings"]), file=sys.stderr)
+    errors = [f for f in payload["findings"] if f["severity"] == "error"]
+    return EXIT_FINDINGS if errors else EXIT_OK
+
+
+def _progress(stream: TextIO) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        print(f"\rscanning commits: {done}/{total}", end=end, file=stream, flush=True)
+
+    return report

@@ -1,0 +1,373 @@
+"""Which tasks did a human newly approve? The pure core of detection (DESIGN §3).
+
+Input: the watched branch's commits in first-parent order, each with its author,
+trailers and the parsed task files at that commit. The :class:`Detector` folds
+them into the set of current approvals, one per ``(task file, key)``, and
+records every event on the way. A scan compares the approvals at the previous
+scanned commit with those at the new tip:
+
+- *newly approved*: approved at the tip with a digest that was not approved at
+  the previous scanned commit; attributed to the commit that made it so;
+- *withdrawn*: approved at the previous commit, not (with that digest) at the tip,
+  with the reason (edited, held, done, marker removed, task removed, history
+  rewritten);
+- *ignored*: approvals that do not count (unauthorized approver, unsigned
+  commit, trailer naming no task or an ambiguous one, done or held task).
+
+An approval binds to content: a per-task marker or front matter approves the
+task's digest at the commit that first made "marked with this digest" true; a
+trailer approves the digest the task has at the trailer's commit. Editing the
+task (a new digest) withdraws it; the edit's author re-approves it only by
+keeping or adding a marker in that same commit, or by a new trailer.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from daemon.spec.ids import task_key
+from daemon.spec.layout import feature_of
+from daemon.spec.model import Task, TaskFile
+
+
+class Signal(enum.StrEnum):
+    """How an approval was written (DESIGN §3)."""
+
+    MARKER = "marker"
+    FRONTMATTER = "frontmatter"
+    TRAILER = "trailer"
+
+
+class SignatureStatus(enum.StrEnum):
+    """Whether a commit's signature verifies (only checked when signatures are required)."""
+
+    UNCHECKED = "unchecked"
+    GOOD = "good"
+    BAD = "bad"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A commit author as git records it (free text unless the commit is signed)."""
+
+    name: str
+    email: str
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """What detection needs to know about one commit."""
+
+    sha: str
+    author: Person
+    approved_items: tuple[str, ...] = ()
+    signature: SignatureStatus = SignatureStatus.UNCHECKED
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A commit and its task files; ``changed`` names the files that differ from the parent.
+
+    ``files`` holds every task file at the commit. The detector only re-reads
+    files in ``changed`` (and tasks that trailers name), so unchanged files cost
+    nothing.
+    """
+
+    commit: Commit
+    files: Mapping[str, TaskFile]
+    changed: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Who may approve, and how (``[approval]`` settings)."""
+
+    approvers: frozenset[str] = frozenset()
+    require_signed: bool = False
+    signals: frozenset[Signal] = frozenset(Signal)
+
+    def refusal(self, commit: Commit) -> str | None:
+        """Why ``commit``'s author may not approve, or None when they may."""
+        if self.approvers and commit.author.email.lower() not in self.approvers:
+            return f"{commit.author} is not in approval.approvers"
+        if self.require_signed and commit.signature is not SignatureStatus.GOOD:
+            return f"commit signature is {commit.signature} (approval.require_signed)"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """A task approved with a given digest, by whom, where and how."""
+
+    path: str
+    key: str
+    task_id: str
+    title: str
+    digest: str
+    commit: str
+    approver: Person
+    signal: Signal
+    signature: SignatureStatus = SignatureStatus.UNCHECKED
+
+    @property
+    def ident(self) -> tuple[str, str, str]:
+        """The job identity: task file, task key and digest."""
+        return self.path, self.key, self.digest
+
+
+class Reason(enum.StrEnum):
+    """Why an approval stopped counting."""
+
+    EDITED = "edited"
+    HELD = "held"
+    DONE = "done"
+    UNMARKED = "marker removed"
+    REMOVED = "task removed"
+    UNAUTHORIZED = "re-approved by an unauthorized author"
+    REWRITTEN = "history rewritten"
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """An approval that no longer holds, and at which commit it ended."""
+
+    approval: Approval
+    commit: str
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """An approval signal that did not count, for the audit log."""
+
+    commit: str
+    author: Person
+    signal: Signal
+    item: str
+    reason: str
+    path: str | None = None
+
+
+@dataclass(slots=True)
+class _Fact:
+    """What the document said about a task at the last commit that touched its file."""
+
+    digest: str
+    marked: Signal | None
+
+
+@dataclass(slots=True)
+class Detector:
+    """Fold commits into approvals. Feed it snapshots in first-parent order."""
+
+    policy: Policy = field(default_factory=Policy)
+    approvals: dict[tuple[str, str], Approval] = field(default_factory=dict)
+    facts: dict[tuple[str, str], _Fact] = field(default_factory=dict)
+    files: dict[str, TaskFile] = field(default_factory=dict)
+    withdrawals: list[Withdrawal] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+    started: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    def copy(self) -> Detector:
+        """An independent detector in the same state, without its event history."""
+        return Detector(
+            self.policy, dict(self.approvals), dict(self.facts), dict(self.files), [], [], {}
+        )
+
+    def feed(self, snapshot: Snapshot) -> None:
+        """Apply one commit."""
+        commit = snapshot.commit
+        refusal = self.policy.refusal(commit)
+        trailer_targets = self._trailer_targets(snapshot, refusal)
+        touched: set[tuple[str, str]] = set()
+        for path in sorted(snapshot.changed | {path for path, _ in trailer_targets}):
+            parsed = snapshot.files.get(path)
+            if parsed is None:
+                self._drop_file(path, commit)
+                continue
+            if path in snapshot.changed or path not in self.files:
+                self.files[path] = parsed
+            keys = {task.key for task in parsed.tasks}
+            for stale in [k for k in self.facts if k[0] == path and k[1] not in keys]:
+                self._withdraw(stale, commit.sha, Reason.REMOVED)
+                del self.facts[stale]
+            for task in parsed.tasks:
+                ident = (path, task.key)
+                touched.add(ident)
+                self._apply(parsed, task, commit, refusal, ident in trailer_targets)
+
+    def _drop_file(self, path: str, commit: Commit) -> None:
+        self.files.pop(path, None)
+        for ident in [k for k in self.facts if k[0] == path]:
+            self._withdraw(ident, commit.sha, Reason.REMOVED)
+            del self.facts[ident]
+
+    def _signal(self, parsed: TaskFile, task: Task) -> Signal | None:
+        signals = self.policy.signals
+        if task.approved and Signal.MARKER in signals:
+            return Signal.MARKER
+        approval = parsed.approval
+        by_file = approval.approved_all or task.key in approval.approved_keys
+        if by_file and Signal.FRONTMATTER in signals:
+            return Signal.FRONTMATTER
+        return None
+
+    def _apply(
+        self,
+        parsed: TaskFile,
+        task: Task,
+        commit: Commit,
+        refusal: str | None,
+        trailer: bool,
+    ) -> None:
+        ident = (parsed.path, task.key)
+        before = self.facts.get(ident)
+        marked = self._signal(parsed, task)
+        self.facts[ident] = _Fact(task.digest, marked)
+        current = self.approvals.get(ident)
+        if task.done or parsed.held(task):
+            if current is not None:
+                self._withdraw(ident, commit.sha, Reason.DONE if task.done else Reason.HELD)
+            if trailer:
+                state = "done" if task.done else "held"
+                self._ignore(commit, Signal.TRAILER, task.id, f"task is {state}", parsed.path)
+            return
+        if current is not None and current.digest == task.digest:
+            if current.signal is not Signal.TRAILER and marked is None:
+                self._withdraw(ident, commit.sha, Reason.UNMARKED)
+                current = None
+            else:
+                return
+        newly_marked = marked is not None and (
+            before is None or before.marked is None or before.digest != task.digest
+        )
+        signal = Signal.TRAILER if trailer else (marked if newly_marked else None)
+        if current is not None:
+            reason = Reason.EDITED
+            if signal is not None and refusal is not None:
+                reason = Reason.UNAUTHORIZED
+            self._withdraw(ident, commit.sha, reason)
+        if signal is None:
+            return
+        if refusal is not None:
+            self._ignore(commit, signal, task.id, refusal, parsed.path)
+            return
+        approval = Approval(
+            parsed.path,
+            task.key,
+            task.id,
+            task.title,
+            task.digest,
+            commit.sha,
+            commit.author,
+            signal,
+            commit.signature,
+        )
+        self.approvals[ident] = approval
+        self.started[approval.ident] = commit.sha
+
+    def _withdraw(self, ident: tuple[str, str], sha: str, reason: Reason) -> None:
+        approval = self.approvals.pop(ident, None)
+        if approval is not None:
+            self.withdrawals.append(Withdrawal(approval, sha, reason))
+
+    def _ignore(
+        self, commit: Commit, signal: Signal, item: str, reason: str, path: str | None
+    ) -> None:
+        self.ignored.append(Ignored(commit.sha, commit.author, signal, item, reason, path))
+
+    def _trailer_targets(self, snapshot: Snapshot, refusal: str | None) -> set[tuple[str, str]]:
+        """Resolve ``Approved-Tasks`` items to ``(path, key)``; report those that name nothing."""
+        commit = snapshot.commit
+        if not commit.approved_items or Signal.TRAILER not in self.policy.signals:
+            return set()
+        targets: set[tuple[str, str]] = set()
+        for item in commit.approved_items:
+            scope, _, literal = item.rpartition("/") if "/" in item else ("", "", item)
+            key = task_key(literal.rpartition(":")[2] if ":" in literal else literal)
+            if ":" in literal:
+                scope = (
+                    literal.rpartition(":")[0]
+                    if not scope
+                    else f"{scope}/{literal.rpartition(':')[0]}"
+                )
+            matches = [
+                path
+                for path, parsed in snapshot.files.items()
+                if parsed.task(key) is not None and _in_scope(path, scope)
+            ]
+            if not matches:
+                self._ignore(commit, Signal.TRAILER, item, "no task file defines it", None)
+            elif len(matches) > 1:
+                where = ", ".join(sorted(matches))
+                reason = f"ambiguous: defined in {where}; write <feature>/{literal}"
+                self._ignore(commit, Signal.TRAILER, item, reason, None)
+            else:
+                targets.add((matches[0], key))
+        return targets
+
+
+def _in_scope(path: str, scope: str) -> bool:
+    """Whether a trailer's scope (``001-auth``, ``specs/001-auth``, a file path) covers ``path``."""
+    if not scope:
+        return True
+    scope = scope.strip("/")
+    return (
+        path == scope
+        or path.startswith(scope + "/")
+        or feature_of(path) == scope
+        or ("/" + scope + "/" in "/" + path)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What a scan from one commit to another found."""
+
+    approved: tuple[Approval, ...]
+    withdrawn: tuple[Withdrawal, ...]
+    ignored: tuple[Ignored, ...]
+
+
+def compare(
+    before: Mapping[tuple[str, str], Approval],
+    after: Detector,
+    reachable: set[str] | None = None,
+) -> ScanResult:
+    """Newly approved and withdrawn approvals between two states (see module doc).
+
+    ``after`` must have been fed the commits since ``before``'s commit (or since
+    the merge base, after a force-push); ``reachable``, when given, is the set of
+    commits in the new tip's first-parent history, used to tell "history
+    rewritten" from other reasons.
+    """
+    old = {approval.ident for approval in before.values()}
+    new = {approval.ident: approval for approval in after.approvals.values()}
+    approved = tuple(a for ident, a in new.items() if ident not in old)
+    reasons = {w.approval.ident: w for w in after.withdrawals}
+    withdrawn: list[Withdrawal] = []
+    for approval in before.values():
+        if approval.ident in new:
+            continue
+        seen = reasons.get(approval.ident)
+        if reachable is not None and approval.commit not in reachable:
+            withdrawn.append(Withdrawal(approval, seen.commit if seen else "", Reason.REWRITTEN))
+        elif seen is not None:
+            withdrawn.append(seen)
+        else:
+            withdrawn.append(Withdrawal(approval, "", Reason.REMOVED))
+    return ScanResult(approved, tuple(withdrawn), tuple(after.ignored))
+
+
+def replay(policy: Policy, snapshots: Iterable[Snapshot]) -> Detector:
+    """A detector fed every snapshot: the approval state at the last one."""
+    detector = Detector(policy)
+    for snapshot in snapshots:
+        detector.feed(snapshot)
+    return detector

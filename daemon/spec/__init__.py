@@ -1,0 +1,1 @@
+"""The spec-kit model: task files, spec documents, references. Pure: no I/O."""

@@ -1,0 +1,166 @@
+"""Inline grammar shared by every task style: field lines, tags, status words, paths."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+# `Name: value`, `**Name**: value`, `**Name:** value`, `- **Name**: value`.
+_FIELD: Final = re.compile(
+    r"\s*(?:[-*+]\s+)?(?P<open>\*\*|__)?(?P<name>[A-Za-z][A-Za-z0-9 /()&'-]{0,40}?)"
+    r"\s*(?:(?P=open)\s*:|:\s*(?P=open)|:)(?:\s+|$)(?P<value>.*)$"
+)
+_TAG: Final = re.compile(r"\s*\[([^\[\]]{1,40})\]")
+_STORY: Final = re.compile(r"(?:[A-Z]+-)?(US-?\d+)", re.IGNORECASE)
+
+APPROVED_WORDS: Final = frozenset({"approved"})
+HOLD_WORDS: Final = frozenset({"hold", "on hold", "on-hold", "blocked", "draft"})
+DONE_WORDS: Final = frozenset(
+    {"done", "complete", "completed", "finished", "closed", "implemented", "x"}
+)
+_DONE_SUFFIX: Final = re.compile(
+    r"\((?:done|complete|completed|finished)\)\s*\.?\s*$", re.IGNORECASE
+)
+_WORDS: Final = re.compile(r"[a-z][a-z -]*[a-z]|[a-z]")
+
+
+def field(line: str) -> tuple[str, str] | None:
+    """Return ``(name, value)`` for a field line; the name lowercased and single-spaced."""
+    if ":" not in line:
+        return None
+    match = _FIELD.match(line)
+    if not match:
+        return None
+    name = " ".join(match.group("name").lower().split())
+    return name, match.group("value").strip()
+
+
+def leading_tags(text: str) -> tuple[tuple[str, ...], str]:
+    """Split ``[P] [US1] rest`` into its bracketed tags and the rest."""
+    tags: list[str] = []
+    while True:
+        match = _TAG.match(text)
+        if not match:
+            return tuple(tags), text.strip()
+        tags.append(match.group(1).strip())
+        text = text[match.end() :]
+
+
+def stories_of(tags: tuple[str, ...]) -> tuple[str, ...]:
+    """Story labels named by tags: ``US1``, ``US1, US2``, ``AUTH-US1`` → ``US1``."""
+    found: list[str] = []
+    for tag in tags:
+        for part in tag.split(","):
+            match = _STORY.fullmatch(part.strip())
+            if match:
+                story = match.group(1).upper().replace("-", "")
+                story = f"US{int(story[2:])}"
+                if story not in found:
+                    found.append(story)
+    return tuple(found)
+
+
+def status_word(value: str) -> str:
+    """The status a value states, lowercased, without emphasis, emoji or trailing notes.
+
+    ``✅ done (note)`` → ``done``; ``**Approved**`` → ``approved``; ``⚠️ not yet`` →
+    ``not yet``. A value that is only a check mark reads as ``done``.
+    """
+    text = value.strip().lower().replace("*", "").replace("`", "")
+    if "(" in text:
+        text = text[: text.index("(")]
+    match = _WORDS.search(text)
+    if match is None:
+        return "done" if "✅" in value or "✔" in value else ""
+    return match.group(0).strip()
+
+
+def classify_status(value: str) -> str | None:
+    """Map a status value to ``approved``, ``held``, ``done`` or None (open or unknown).
+
+    Only the exact word ``approved`` approves: "Ready for Implementation", a
+    check mark or "approved for breakdown" never do (DESIGN §3). A check mark
+    reads as done, which is the safe side: done tasks never run.
+    """
+    word = status_word(value)
+    checked = "✅" in value or "✔" in value
+    verdict: str | None = None
+    if word in DONE_WORDS or (checked and word not in APPROVED_WORDS):
+        verdict = "done"
+    elif word in HOLD_WORDS:
+        verdict = "held"
+    elif word in APPROVED_WORDS:
+        exact = value.strip().lower().replace("*", "").strip(" .!") == word
+        verdict = "approved" if exact else None
+    return verdict
+
+
+def tag_status(tag: str) -> str | None:
+    """Map a bracketed tag to ``approved``, ``held`` or ``done`` (or None)."""
+    word = tag.strip().lower()
+    if word in APPROVED_WORDS:
+        return "approved"
+    if word in HOLD_WORDS:
+        return "held"
+    if word in {"done", "complete", "completed", "x"}:
+        return "done"
+    return None
+
+
+def done_suffix(title: str) -> bool:
+    """Return whether a title ends with ``(DONE)``, ``(Complete)`` or the like."""
+    return _DONE_SUFFIX.search(title) is not None
+
+
+def strip_done_suffix(title: str) -> str:
+    """Remove a trailing ``(DONE)``-style note from a title."""
+    return _DONE_SUFFIX.sub("", title).strip()
+
+
+_EXTENSION_WORDS: Final = (
+    "py pyi ts tsx js jsx mjs cjs json md mdx yaml yml toml txt cfg ini sql sh bash html htm css "
+    "scss go rs java kt kts rb php cs vue svelte lock env xml gradle proto graphql c h cpp hpp "
+    "swift dart ex exs razor cshtml csproj sln tf hcl ipynb csv prisma conf"
+)
+_EXTENSIONS: Final = frozenset(_EXTENSION_WORDS.split())
+_BARE_FILES: Final = frozenset(
+    {"Dockerfile", "Makefile", "Procfile", "Jenkinsfile", "Containerfile", "CODEOWNERS"}
+)
+_PATH_TOKEN: Final = re.compile(
+    r"(?<![\w@:/.~{-])(?:\.{0,2}/)?[\w.@-]+(?:/[\w.@\[\]-]+)*/?(?![\w{}])"
+)
+_CODE_SPAN: Final = re.compile(r"`([^`\n]+)`")
+_URL: Final = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+
+
+def _as_path(token: str) -> str | None:
+    """``token`` as a relative path if it looks like one (extension, known name, or ``/``)."""
+    token = token.strip().rstrip(".,;:)").removeprefix("./").lstrip("/")
+    if not token or any(c in token for c in " {}<>|*?\"'$=,") or token.startswith("../"):
+        return None
+    parts = token.rstrip("/").split("/")
+    if "//" in token or any(part in {"", ".", ".."} for part in parts):
+        return None
+    if token.endswith("/"):
+        return token
+    name = parts[-1]
+    stem, dot, ext = name.rpartition(".")
+    known = (dot and ext.lower() in _EXTENSIONS) or name in _BARE_FILES
+    dotfile = name.startswith(".") and len(name) > 1 and not stem.strip(".")
+    nested_file = len(parts) > 1 and bool(dot) and ext.isalnum() and bool(stem)
+    return token if known or dotfile or nested_file else None
+
+
+def paths_in(text: str) -> tuple[str, ...]:
+    """File and directory paths a task names, in order, without duplicates or URLs."""
+    found: list[str] = []
+    if "://" in text:
+        text = _URL.sub(" ", text)
+    candidates = [m.group(1) for m in _CODE_SPAN.finditer(text)]
+    candidates += [m.group(0) for m in _PATH_TOKEN.finditer(_CODE_SPAN.sub(" ", text))]
+    for candidate in candidates:
+        for piece in candidate.split():
+            path = _as_path(piece)
+            if path and path not in found:
+                found.append(path)
+    return tuple(found)

@@ -1,0 +1,268 @@
+"""Where a task starts: one recognizer per grammar found in real task files.
+
+Each recognizer looks at one line and returns a :class:`Start` or None. An ID
+is accepted by its shape where the position alone is ambiguous (``T001`` after
+a checkbox, ``T-001:`` in a heading) and by its label where the document labels
+it (the word ``Task``, a ``Task ID`` field, an ``ID`` column, a YAML ``id``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Final
+
+from daemon.spec import fields
+from daemon.spec.ids import ID_PATTERN, NUMERIC_PATTERN, is_id, is_numeric_id, is_task_like
+from daemon.spec.markdown import plain, strip_decoration
+from daemon.spec.model import Style
+
+_ANY_ID: Final = rf"(?:{ID_PATTERN}|{NUMERIC_PATTERN})"
+# After the word "Task", IDs may mix letters, digits, dots and hyphens (I-1.2, 1.1.1).
+_KEYWORD_ID: Final = (
+    r"[A-Za-z0-9](?:[A-Za-z0-9.]*[A-Za-z0-9])?(?:-[A-Za-z0-9](?:[A-Za-z0-9.]*[A-Za-z0-9])?)*"
+)
+_SEP: Final = r"\s*(?:[:.\-–—]\s*|\s+|$)"
+
+_HEADING_KEYWORD: Final = re.compile(rf"(?:Task|TASK)\s+(?P<id>{_KEYWORD_ID}){_SEP}(?P<title>.*)$")
+_HEADING_ID: Final = re.compile(rf"(?P<id>{ID_PATTERN}){_SEP}(?P<title>.*)$")
+_CHECKBOX: Final = re.compile(
+    r"(?P<indent>\s*)(?:[-*+]|\d{1,3}[.)])\s+\[(?P<mark>[ xX])\]\s*(?P<rest>.*)$"
+)
+_CHECKBOX_ID: Final = re.compile(rf"(?P<id>{_ANY_ID})(?=[\s:,;)\]—–]|-\s|$)[\s:—–-]*(?P<rest>.*)$")
+_ID_CHECKBOX: Final = re.compile(
+    rf"(?P<indent>\s*)[-*+]\s+(?P<id>{_ANY_ID})\s+\[(?P<mark>[ xX])\]\s*(?P<rest>.*)$"
+)
+_BOLD_BULLET: Final = re.compile(r"(?P<indent>\s*)[-*+]\s+\*\*(?P<inner>[^*]+?)\*\*(?P<rest>.*)$")
+_LINE_ID: Final = re.compile(rf"(?P<id>{ID_PATTERN})\s*:\s+(?P<title>\S.*)$")
+_TASK_LABEL: Final = re.compile(r"\s*(?:Task|TASK)\s+(?P<n>\d+)\s*$")
+_ORDERED: Final = re.compile(r"(?P<indent> {0,3})(?P<n>\d{1,4})[.)]\s+(?P<rest>\S.*)$")
+_PHASE_LINE: Final = re.compile(
+    r"(?:PHASE|Phase|MILESTONE|Milestone|SPRINT|Sprint|STAGE|Stage)\s+\w"
+)
+_DELIMITER_ROW: Final = re.compile(r"\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+
+_RANK: Final = {"approved": 1, "held": 2, "done": 3}
+ID_FIELDS: Final = frozenset({"task id", "task-id", "taskid"})
+
+
+@dataclass(slots=True)
+class Start:
+    """The first line of a task, with what that line alone says about it."""
+
+    index: int
+    style: Style
+    literal: str
+    title: str
+    tags: tuple[str, ...] = ()
+    done: bool = False
+    status: str | None = None
+    indent: int = 0
+    level: int = 0
+    first: int = -1
+    alias: str | None = None
+    cells: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.first < 0:
+            self.first = self.index
+
+
+def _tag_statuses(tags: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
+    """Separate status tags ([approved], [hold], [COMPLETE]) from the others."""
+    status: str | None = None
+    kept: list[str] = []
+    for tag in tags:
+        found = fields.tag_status(tag)
+        if found is None:
+            kept.append(tag)
+        elif status is None or _RANK[found] > _RANK[status]:
+            status = found
+    return tuple(kept), status
+
+
+def _title_and_tags(text: str) -> tuple[str, tuple[str, ...]]:
+    text = text.lstrip(" :—–-")
+    tags, rest = fields.leading_tags(text)
+    return rest.lstrip(" :—–-").strip(), tags
+
+
+def heading_task(index: int, level: int, text: str) -> Start | None:
+    """Heading tasks: ``### T-001: Title``, ``## Task 1.1: Title``, ``### **Task 1.1: X**``."""
+    cleaned = strip_decoration(plain(text))
+    match = _HEADING_KEYWORD.match(cleaned)
+    if match is None or not any(c.isdigit() for c in match.group("id")):
+        match = _HEADING_ID.match(cleaned)
+        if match is None or not is_task_like(match.group("id")):
+            return None
+    title, tags = _title_and_tags(match.group("title"))
+    tags, status = _tag_statuses(tags)
+    done = status == "done" or "✅" in text or fields.done_suffix(title)
+    title = fields.strip_done_suffix(title)
+    return Start(index, Style.HEADING, match.group("id"), title, tags, done, status, level=level)
+
+
+def list_task(index: int, line: str) -> Start | None:
+    """Checklist items, ``- 1.1 [x] Title`` items and ``- **T-201**: ...`` bullets."""
+    stripped = line.lstrip()
+    if not stripped or stripped[0] not in "-*+0123456789":
+        return None
+    match = _CHECKBOX.match(line)
+    if match:
+        return _checkbox_task(index, match)
+    match = _ID_CHECKBOX.match(line)
+    if match:
+        title, tags = _title_and_tags(plain(match.group("rest")))
+        tags, status = _tag_statuses(tags)
+        done = match.group("mark") in "xX" or status == "done"
+        indent = len(match.group("indent"))
+        return Start(index, Style.CHECKLIST, match.group("id"), title, tags, done, status, indent)
+    match = _BOLD_BULLET.match(line)
+    return _bold_bullet_task(index, match) if match else None
+
+
+def _checkbox_task(index: int, match: re.Match[str]) -> Start | None:
+    """``- [ ] T012 [P] [US1] Title`` and ``- [x] **T-201**: [Backend] Title``."""
+    found = _CHECKBOX_ID.match(plain(match.group("rest")))
+    if found is None:
+        return None
+    literal = found.group("id")
+    if not (is_task_like(literal) or (is_numeric_id(literal) and "." in literal)):
+        return None
+    title, tags = _title_and_tags(found.group("rest"))
+    tags, status = _tag_statuses(tags)
+    done = match.group("mark") in "xX" or status == "done"
+    title = fields.strip_done_suffix(title)
+    indent = len(match.group("indent"))
+    return Start(index, Style.CHECKLIST, literal, title, tags, done, status, indent)
+
+
+def _bold_bullet_task(index: int, match: re.Match[str]) -> Start | None:
+    """``- **T-001**: Title`` and ``- **[COMPLETE] T-201**: **Title**: text``."""
+    inner_tags, inner = fields.leading_tags(match.group("inner"))
+    literal = inner.rstrip(":").strip()
+    if not is_task_like(literal):
+        return None
+    title, tags = _title_and_tags(plain(match.group("rest")))
+    tags, status = _tag_statuses(inner_tags + tags)
+    done = status == "done" or fields.done_suffix(title)
+    title = fields.strip_done_suffix(title)
+    indent = len(match.group("indent"))
+    return Start(index, Style.BULLET, literal, title, tags, done, status, indent)
+
+
+def line_task(index: int, line: str) -> Start | None:
+    """``TASK-1: Title`` on a line of its own, at the left margin."""
+    if not line or not line[0].isupper():
+        return None
+    match = _LINE_ID.match(line)
+    if match is None or not is_task_like(match.group("id")):
+        return None
+    title = match.group("title").strip()
+    return Start(index, Style.LINE, match.group("id"), fields.strip_done_suffix(title))
+
+
+def field_task(index: int, line: str, previous: str | None, previous_index: int) -> Start | None:
+    """A ``Task ID: T1`` field, with a ``Task 1`` label line just above it as its first line."""
+    found = fields.field(line)
+    if found is None or found[0] not in ID_FIELDS:
+        return None
+    literal = plain(found[1]).strip(" .")
+    if not (is_id(literal) or is_numeric_id(literal)):
+        return None
+    start = Start(index, Style.FIELDS, literal, "")
+    if previous is not None:
+        label = _TASK_LABEL.match(previous)
+        if label:
+            start.first = previous_index
+            start.alias = label.group("n")
+    return start
+
+
+def is_phase_line(line: str) -> bool:
+    """A plain-text phase header such as ``PHASE 1: Project Setup``."""
+    return len(line) <= 120 and _PHASE_LINE.match(line) is not None
+
+
+def ordered_item(line: str) -> tuple[int, str, int] | None:
+    """A top-level ordered list item: its number, text and indent."""
+    if not line or not (line[0].isdigit() or line[0] == " "):
+        return None
+    match = _ORDERED.match(line)
+    if match is None:
+        return None
+    return int(match.group("n")), match.group("rest"), len(match.group("indent"))
+
+
+def split_row(line: str) -> list[str]:
+    r"""The cells of a table row (``\|`` escapes a pipe)."""
+    body = line.strip()
+    body = body.removeprefix("|")
+    if body.endswith("|") and not body.endswith("\\|"):
+        body = body[:-1]
+    cells = re.split(r"(?<!\\)\|", body)
+    return [cell.strip().replace("\\|", "|") for cell in cells]
+
+
+def is_delimiter_row(line: str) -> bool:
+    """``|---|:--:|`` separates a table's header from its rows."""
+    return "-" in line and _DELIMITER_ROW.match(line) is not None
+
+
+TABLE_COLUMNS: Final[dict[str, frozenset[str]]] = {
+    "id": frozenset({"#", "id", "task id", "taskid", "task-id", "task #", "task no", "task no."}),
+    "title": frozenset(
+        {"task", "title", "description", "task name", "name", "summary", "task description"}
+    ),
+    "status": frozenset({"status", "state"}),
+    "deps": frozenset(
+        {"depends on", "deps", "dependencies", "depends", "dependency", "blocked by"}
+    ),
+    "refs": frozenset(
+        {
+            "spec ref",
+            "spec refs",
+            "spec",
+            "refs",
+            "references",
+            "reference",
+            "from",
+            "links",
+            "source",
+            "spec reference",
+            "spec section",
+            "requirements",
+            "requirement",
+        }
+    ),
+    "files": frozenset({"file(s)", "files", "file", "path", "paths", "artifacts"}),
+}
+
+
+def table_columns(header: list[str]) -> dict[str, int] | None:
+    """Map roles (id, title, status, deps, refs, files) to columns; None without an ID column."""
+    names = [" ".join(plain(cell).lower().split()) for cell in header]
+    roles: dict[str, int] = {}
+    for role, accepted in TABLE_COLUMNS.items():
+        for position, name in enumerate(names):
+            if name in accepted and position not in roles.values():
+                roles[role] = position
+                break
+    return roles if "id" in roles else None
+
+
+def table_task(index: int, line: str, columns: dict[str, int]) -> Start | None:
+    """A table row whose ID column holds one ID."""
+    cells = split_row(line)
+    if columns["id"] >= len(cells):
+        return None
+    literal = strip_decoration(plain(cells[columns["id"]])).strip(" .")
+    if not (is_id(literal) or is_numeric_id(literal)):
+        return None
+    named = {role: cells[pos] for role, pos in columns.items() if pos < len(cells)}
+    title = plain(named.get("title", ""))
+    status = fields.classify_status(named["status"]) if "status" in named else None
+    done = status == "done"
+    return Start(
+        index, Style.TABLE, literal, fields.strip_done_suffix(title), (), done, status, cells=named
+    )

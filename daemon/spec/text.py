@@ -1,0 +1,81 @@
+"""Bytes to lines, with a finding for every way the bytes can be wrong.
+
+Nothing here raises on bad input: a file that is too large or binary yields no
+lines and a finding; invalid UTF-8, NUL bytes, a BOM and CRLF line ends are
+repaired and (where a reader should know) reported with the line they are on.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from typing import Final
+
+from daemon.spec.model import Finding, Severity
+
+MAX_FILE_BYTES: Final = 8 * 1024 * 1024
+_SAMPLE: Final = 8000
+_TEXT_BYTES: Final = (
+    frozenset(b"\t\n\r\f\b") | frozenset(range(0x20, 0x7F)) | frozenset(range(0x80, 0x100))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A file's lines (no line ends) and what decoding found wrong with it."""
+
+    path: str
+    lines: tuple[str, ...]
+    findings: tuple[Finding, ...] = ()
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _looks_binary(data: bytes) -> bool:
+    """Git's heuristic (a NUL early on), tempered so a stray NUL in text is not binary."""
+    sample = data[:_SAMPLE]
+    if b"\0" not in sample:
+        return False
+    texty = sum(1 for byte in sample if byte in _TEXT_BYTES)
+    return texty < 0.9 * len(sample)
+
+
+def split_lines(text: str) -> tuple[str, ...]:
+    r"""Split on ``\n`` only (so line numbers match git and editors) and drop ``\r`` ends."""
+    parts = text.split("\n")
+    if parts and parts[-1] == "":
+        parts.pop()
+    return tuple(part[:-1] if part.endswith("\r") else part for part in parts)
+
+
+def decode(data: bytes, path: str, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
+    """Decode a document, reporting and repairing what is wrong with its bytes."""
+    findings: list[Finding] = []
+    if len(data) > max_bytes:
+        size = f"{len(data) / 1_048_576:.1f} MiB"
+        limit = f"{max_bytes / 1_048_576:.1f} MiB"
+        message = f"file is {size}, over the {limit} limit; not parsed"
+        return Document(path, (), (Finding(path, 1, "input.too-large", message, Severity.ERROR),))
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = data.decode("utf-16", errors="replace")
+        return Document(path, split_lines(text), ())
+    data = data.removeprefix(codecs.BOM_UTF8)
+    if _looks_binary(data):
+        line = _line_of(data, data.index(b"\0"))
+        message = "binary content (NUL bytes among non-text bytes); not parsed"
+        return Document(path, (), (Finding(path, line, "input.binary", message, Severity.ERROR),))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = _line_of(data, error.start)
+        message = f"invalid UTF-8 (byte 0x{data[error.start]:02x}); replaced with U+FFFD"
+        findings.append(Finding(path, line, "input.invalid-utf8", message))
+        text = data.decode("utf-8", errors="replace")
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        findings.append(Finding(path, line, "input.nul", "NUL byte in text; replaced with U+FFFD"))
+        text = text.replace("\0", "\ufffd")
+    return Document(path, split_lines(text), tuple(findings))

@@ -1,0 +1,47 @@
+"""Commit message trailers, read as git reads them (pure).
+
+pygit2's ``message_trailers`` is a dict, so repeated keys collapse; approvals may
+be spread over several ``Approved-Tasks:`` lines, so we parse the last paragraph
+ourselves: it must not be the subject paragraph, and every line must be a
+``Key: value`` trailer or a continuation (indented) line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+_TRAILER: Final = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)\s*:\s*(.*)$")
+APPROVED_TASKS: Final = "approved-tasks"
+
+
+def parse(message: str) -> list[tuple[str, str]]:
+    """The trailers of ``message`` as ``(key, value)`` pairs, in order; keys as written."""
+    paragraphs = [p for p in re.split(r"\n[ \t]*\n", message.replace("\r\n", "\n").strip()) if p]
+    if len(paragraphs) < 2:
+        return []
+    trailers: list[tuple[str, str]] = []
+    for line in paragraphs[-1].split("\n"):
+        if line[:1] in {" ", "\t"} and trailers:
+            key, value = trailers[-1]
+            trailers[-1] = (key, f"{value} {line.strip()}".strip())
+            continue
+        match = _TRAILER.match(line)
+        if match is None:
+            return []
+        trailers.append((match.group(1), match.group(2).strip()))
+    return trailers
+
+
+def values(message: str, key: str) -> list[str]:
+    """Every value of trailer ``key`` (case-insensitive) in ``message``."""
+    wanted = key.lower()
+    return [value for name, value in parse(message) if name.lower() == wanted]
+
+
+def approved_items(message: str) -> list[str]:
+    """The task references of every ``Approved-Tasks:`` trailer, split on commas and spaces."""
+    items: list[str] = []
+    for value in values(message, APPROVED_TASKS):
+        items += [item for item in re.split(r"[,\s]+", value) if item]
+    return items

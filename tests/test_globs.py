@@ -1,0 +1,26 @@
+"""Settings globs: '*' within a folder, '**' across folders."""
+
+from __future__ import annotations
+
+import pytest
+
+from daemon.globs import matches
+
+
+@pytest.mark.parametrize(
+    ("path", "patterns", "expected"),
+    [
+        ("specs/001-auth/tasks.md", ["specs/*/tasks.md"], True),
+        ("specs/a/b/tasks.md", ["specs/*/tasks.md"], False),
+        ("specs/a/b/tasks.md", ["specs/**/tasks.md"], True),
+        ("specs/tasks.md", ["specs/**/tasks.md"], True),
+        ("app/specs/x/tasks.md", ["**/specs/*/tasks.md"], True),
+        ("backend/app/models/user.py", ["backend/app/**"], True),
+        ("backend/tests/x.py", ["backend/app/**"], False),
+        ("speckit.tasks", ["speckit.tas[kx]s"], True),
+        ("notes.md", ["*.py", "*.toml"], False),
+    ],
+)
+def test_matches(path, patterns, expected):
+    """Globs match whole paths."""
+    assert matches(path, patterns) is expected

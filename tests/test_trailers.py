@@ -1,0 +1,28 @@
+"""Trailers are read as git reads them: last paragraph, never the subject, repeated keys kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from daemon import trailers
+
+
+@pytest.mark.parametrize(
+    ("message", "items"),
+    [
+        ("subject\n\nApproved-Tasks: T-001, T-004\n", ["T-001", "T-004"]),
+        (
+            "subject\n\nApproved-Tasks: T1\nApproved-Tasks: T2 T3\nSigned-off-by: a <a@b>",
+            ["T1", "T2", "T3"],
+        ),
+        ("subject\n\nApproved-Tasks: T1,\n  T2\n", ["T1", "T2"]),
+        ("subject\n\napproved-tasks : T7\n", ["T7"]),
+        ("Approved-Tasks: T1\n", []),
+        ("subject\n\nbody text\nApproved-Tasks: T4\n", []),
+        ("subject\n\nApproved-Tasks: T4\n\nbody after\n", []),
+        ("subject\r\n\r\nApproved-Tasks: 001-auth/T-002\r\n", ["001-auth/T-002"]),
+    ],
+)
+def test_approved_items(message, items):
+    """Approved-Tasks values are split on commas and spaces, only from a real trailer block."""
+    assert trailers.approved_items(message) == items
