@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from daemon.spec.ids import task_key
 from daemon.spec.layout import feature_of
-from daemon.spec.model import Task, TaskFile
+from daemon.spec.model import CoreFile, TaskCore
 
 
 class Signal(enum.StrEnum):
@@ -72,16 +72,17 @@ class Commit:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A commit and its task files; ``changed`` names the files that differ from the parent.
+    """A commit and its task files, and what changed since the previous snapshot.
 
-    ``files`` holds every task file at the commit. The detector only re-reads
-    files in ``changed`` (and tasks that trailers name), so unchanged files cost
-    nothing.
+    ``files`` holds every task file at the commit. ``changed`` maps each file that
+    differs from the parent to the keys of the tasks that changed in it, or to
+    None when the whole file must be re-read (new, re-parsed, or deleted: absent
+    from ``files``). Unchanged files and tasks cost the detector nothing.
     """
 
     commit: Commit
-    files: Mapping[str, TaskFile]
-    changed: frozenset[str]
+    files: Mapping[str, CoreFile]
+    changed: Mapping[str, frozenset[str] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,46 +170,49 @@ class Detector:
     policy: Policy = field(default_factory=Policy)
     approvals: dict[tuple[str, str], Approval] = field(default_factory=dict)
     facts: dict[tuple[str, str], _Fact] = field(default_factory=dict)
-    files: dict[str, TaskFile] = field(default_factory=dict)
     withdrawals: list[Withdrawal] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
     started: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def copy(self) -> Detector:
         """An independent detector in the same state, without its event history."""
-        return Detector(
-            self.policy, dict(self.approvals), dict(self.facts), dict(self.files), [], [], {}
-        )
+        return Detector(self.policy, dict(self.approvals), dict(self.facts), [], [], {})
 
     def feed(self, snapshot: Snapshot) -> None:
         """Apply one commit."""
         commit = snapshot.commit
         refusal = self.policy.refusal(commit)
-        trailer_targets = self._trailer_targets(snapshot, refusal)
-        touched: set[tuple[str, str]] = set()
-        for path in sorted(snapshot.changed | {path for path, _ in trailer_targets}):
+        targets = self._trailer_targets(snapshot)
+        work: dict[str, set[str] | None] = {}
+        for path, keys in snapshot.changed.items():
+            work[path] = None if keys is None else set(keys)
+        for path, key in targets:
+            if path not in work:
+                work[path] = {key}
+            elif (pending := work[path]) is not None:
+                pending.add(key)
+        for path in sorted(work):
             parsed = snapshot.files.get(path)
             if parsed is None:
                 self._drop_file(path, commit)
                 continue
-            if path in snapshot.changed or path not in self.files:
-                self.files[path] = parsed
-            keys = {task.key for task in parsed.tasks}
-            for stale in [k for k in self.facts if k[0] == path and k[1] not in keys]:
-                self._withdraw(stale, commit.sha, Reason.REMOVED)
-                del self.facts[stale]
-            for task in parsed.tasks:
-                ident = (path, task.key)
-                touched.add(ident)
-                self._apply(parsed, task, commit, refusal, ident in trailer_targets)
+            wanted = work[path]
+            if wanted is None:
+                wanted = set(parsed.index)
+                for stale in [k for k in self.facts if k[0] == path and k[1] not in wanted]:
+                    self._withdraw(stale, commit.sha, Reason.REMOVED)
+                    del self.facts[stale]
+            for key in sorted(wanted, key=lambda k: parsed.index.get(k, -1)):
+                task = parsed.task(key)
+                if task is not None:
+                    self._apply(parsed, task, commit, refusal, (path, key) in targets)
 
     def _drop_file(self, path: str, commit: Commit) -> None:
-        self.files.pop(path, None)
         for ident in [k for k in self.facts if k[0] == path]:
             self._withdraw(ident, commit.sha, Reason.REMOVED)
             del self.facts[ident]
 
-    def _signal(self, parsed: TaskFile, task: Task) -> Signal | None:
+    def _signal(self, parsed: CoreFile, task: TaskCore) -> Signal | None:
         signals = self.policy.signals
         if task.approved and Signal.MARKER in signals:
             return Signal.MARKER
@@ -220,8 +224,8 @@ class Detector:
 
     def _apply(
         self,
-        parsed: TaskFile,
-        task: Task,
+        parsed: CoreFile,
+        task: TaskCore,
         commit: Commit,
         refusal: str | None,
         trailer: bool,
@@ -282,25 +286,24 @@ class Detector:
     ) -> None:
         self.ignored.append(Ignored(commit.sha, commit.author, signal, item, reason, path))
 
-    def _trailer_targets(self, snapshot: Snapshot, refusal: str | None) -> set[tuple[str, str]]:
-        """Resolve ``Approved-Tasks`` items to ``(path, key)``; report those that name nothing."""
+    def _trailer_targets(self, snapshot: Snapshot) -> set[tuple[str, str]]:
+        """Resolve ``Approved-Tasks`` items to ``(path, key)``; report those that name nothing.
+
+        Items are ``T-001``, ``001-auth/T-001`` (feature folder) or
+        ``specs/001-auth/tasks.md:T-001`` (file).
+        """
         commit = snapshot.commit
         if not commit.approved_items or Signal.TRAILER not in self.policy.signals:
             return set()
         targets: set[tuple[str, str]] = set()
         for item in commit.approved_items:
-            scope, _, literal = item.rpartition("/") if "/" in item else ("", "", item)
-            key = task_key(literal.rpartition(":")[2] if ":" in literal else literal)
-            if ":" in literal:
-                scope = (
-                    literal.rpartition(":")[0]
-                    if not scope
-                    else f"{scope}/{literal.rpartition(':')[0]}"
-                )
+            separator = ":" if ":" in item else "/"
+            scope, _, literal = item.rpartition(separator)
+            key = task_key(literal)
             matches = [
                 path
                 for path, parsed in snapshot.files.items()
-                if parsed.task(key) is not None and _in_scope(path, scope)
+                if key in parsed.index and _in_scope(path, scope)
             ]
             if not matches:
                 self._ignore(commit, Signal.TRAILER, item, "no task file defines it", None)

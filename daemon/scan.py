@@ -1,58 +1,114 @@
-"""Scanning a repository: walk the watched branch, parse changed task files, detect approvals.
+"""Scanning a repository: walk the watched branch, read changed task files, detect approvals.
 
 This joins the git edge (:mod:`daemon.git`), the parser (:mod:`daemon.spec`) and
 the pure detector (:mod:`daemon.detect`). It has no side effects besides reading
 the repository. The approval state at a commit is a function of its
-first-parent history, so it is computed by replaying that history (task files
-are parsed only when their blob changes, and each blob once).
+first-parent history, so it is computed by replaying that history. A task file
+is read only when its blob changes, then incrementally where the edit allows
+(:mod:`daemon.spec.incremental`), and the detector hears only of the tasks that
+changed.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import structlog
 
-from daemon.detect import (
-    Approval,
-    Detector,
-    Policy,
-    ScanResult,
-    Snapshot,
-    compare,
-)
-from daemon.git import FileEntry, Repo
-from daemon.spec.model import Finding, Task, TaskFile
-from daemon.spec.tasks import parse_tasks
+from daemon.detect import Approval, Detector, Policy, ScanResult, Snapshot, compare
+from daemon.git import FileEntry, Repo, Step
+from daemon.spec.incremental import update
+from daemon.spec.model import CoreFile, Finding, Task
+from daemon.spec.tasks import parse_cores, parse_tasks
 from daemon.spec.text import MAX_FILE_BYTES
 
 Progress = Callable[[int, int], None]
 log = structlog.get_logger("speckitd.scan")
+_TICK = 512
+_NOT_REGULAR = "not a regular file (symlink?); ignored"
+
+
+@dataclass(slots=True)
+class Tracked:
+    """A task file as the walk last saw it: its blob, bytes and core facts."""
+
+    entry: FileEntry
+    data: bytes
+    core: CoreFile
+
+
+def changed_keys(before: CoreFile, after: CoreFile) -> frozenset[str] | None:
+    """Keys whose core facts differ, or None when the tasks or the front matter changed."""
+    if before.index.keys() != after.index.keys() or before.approval != after.approval:
+        return None
+    return frozenset(key for key in after.index if before.task(key) != after.task(key))
 
 
 @dataclass(slots=True)
 class Parser:
-    """Parses task-file blobs once each (keyed by path and blob id)."""
+    """Reads task-file versions: from a cache of recent blobs, incrementally, or in full."""
 
     max_bytes: int = MAX_FILE_BYTES
-    cache: dict[tuple[str, str], TaskFile] = field(default_factory=dict)
+    capacity: int = 256
+    cache: OrderedDict[tuple[str, str], CoreFile] = field(default_factory=OrderedDict)
+    full_parses: int = 0
+    incremental: int = 0
 
-    def parse(self, repo: Repo, path: str, entry: FileEntry) -> TaskFile:
-        """The parsed task file for ``entry`` at ``path``."""
-        key = (path, entry.blob)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
+    def read(
+        self,
+        repo: Repo,
+        path: str,
+        entry: FileEntry,
+        previous: Tracked | None,
+        prefetched: Mapping[str, bytes],
+    ) -> tuple[Tracked, frozenset[str] | None]:
+        """The file at ``entry``, and the keys that changed since ``previous`` (None: all)."""
         if not entry.regular:
-            finding = Finding(
-                path, 1, "input.not-regular", "not a regular file (symlink?); ignored"
-            )
-            parsed = TaskFile(path, (), (finding,))
-        else:
-            parsed = parse_tasks(repo.blob(entry.blob), path, max_bytes=self.max_bytes)
-        self.cache[key] = parsed
-        return parsed
+            finding = Finding(path, 1, "input.not-regular", _NOT_REGULAR)
+            return Tracked(entry, b"", CoreFile(path, (), findings=(finding,))), None
+        data = prefetched.get(entry.blob)
+        if data is None:
+            data = repo.blob(entry.blob)
+        key = (path, entry.blob)
+        core = self.cache.get(key)
+        if core is not None:
+            self.cache.move_to_end(key)
+            return Tracked(entry, data, core), changed_keys(
+                previous.core, core
+            ) if previous else None
+        if previous is not None and previous.entry.regular:
+            result = update(previous.core, previous.data, data, max_bytes=self.max_bytes)
+            if result is not None:
+                self.incremental += 1
+                self._remember(key, result[0])
+                return Tracked(entry, data, result[0]), result[1]
+        self.full_parses += 1
+        core = parse_cores(data, path, max_bytes=self.max_bytes)
+        self._remember(key, core)
+        return Tracked(entry, data, core), changed_keys(previous.core, core) if previous else None
+
+    def _remember(self, key: tuple[str, str], core: CoreFile) -> None:
+        self.cache[key] = core
+        if len(self.cache) > self.capacity:
+            self.cache.popitem(last=False)
+
+
+@dataclass(slots=True)
+class Position:
+    """Where a walk is: the last tree seen and the task files in it."""
+
+    tree: str = ""
+    tracked: dict[str, Tracked] = field(default_factory=dict)
+
+    def copy(self) -> Position:
+        """An independent position at the same place."""
+        return Position(self.tree, dict(self.tracked))
+
+    def files(self) -> dict[str, CoreFile]:
+        """The task files here, by path."""
+        return {path: tracked.core for path, tracked in self.tracked.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +121,11 @@ class Waiting:
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
-    """The outcome of a scan from ``old`` (exclusive; None: from the start) to ``new``."""
+    """The outcome of a scan from ``old`` (exclusive; None: from the start) to ``new``.
+
+    ``tasks`` holds the full tasks that were newly approved; ``files`` every task
+    file at ``new``.
+    """
 
     old: str | None
     new: str
@@ -76,25 +136,13 @@ class ScanReport:
     waiting: tuple[Waiting, ...]
     findings: tuple[Finding, ...]
     detector: Detector
+    files: Mapping[str, CoreFile]
 
     @property
     def runnable(self) -> tuple[Approval, ...]:
         """Newly approved tasks whose dependencies are done: what would run."""
         blocked = {w.approval.ident for w in self.waiting}
         return tuple(a for a in self.result.approved if a.ident not in blocked)
-
-
-@dataclass(slots=True)
-class Position:
-    """Where a walk is: the last tree seen and the task files in it."""
-
-    tree: str = ""
-    entries: dict[str, FileEntry] = field(default_factory=dict)
-    files: dict[str, TaskFile] = field(default_factory=dict)
-
-    def copy(self) -> Position:
-        """An independent position at the same place."""
-        return Position(self.tree, dict(self.entries), dict(self.files))
 
 
 @dataclass(slots=True)
@@ -106,39 +154,42 @@ class Scanner:
     parser: Parser = field(default_factory=Parser)
     signers: str = ""
 
-    def snapshots(self, chain: list[str], at: Position) -> Iterator[Snapshot]:
-        """Snapshots of the commits of ``chain`` that change a task file or carry a trailer.
+    def snapshots(self, steps: list[Step], at: Position) -> Iterator[Snapshot]:
+        """Snapshots of the commits in ``steps`` that change a task file or carry a trailer.
 
-        ``at`` is the position just before ``chain[0]``; the walk moves it along.
+        ``at`` is the position just before ``steps[0]``; the walk moves it along.
         """
-        for sha in chain:
-            tree = self.repo.tree_of(sha)
-            changed: set[str] = set()
-            if tree != at.tree:
-                now = self.repo.task_files(tree)
-                if now != at.entries:
-                    for path in at.entries.keys() - now.keys():
-                        at.files.pop(path, None)
-                        changed.add(path)
-                    for path, entry in now.items():
-                        if at.entries.get(path) != entry:
-                            at.files[path] = self.parser.parse(self.repo, path, entry)
-                            changed.add(path)
-                    at.entries = now
-                at.tree = tree
-            if not changed and not self.repo.has_approval_trailer(sha):
+        trees = {step.tree: self.repo.task_files(step.tree) for step in steps}
+        needed = {e.blob for files in trees.values() for e in files.values() if e.regular}
+        prefetched = self.repo.blobs(sorted(needed - {t.entry.blob for t in at.tracked.values()}))
+        for step in steps:
+            changed: dict[str, frozenset[str] | None] = {}
+            if step.tree != at.tree:
+                now = trees[step.tree]
+                for path in at.tracked.keys() - now.keys():
+                    del at.tracked[path]
+                    changed[path] = None
+                for path, entry in now.items():
+                    previous = at.tracked.get(path)
+                    if previous is None or previous.entry != entry:
+                        at.tracked[path], keys = self.parser.read(
+                            self.repo, path, entry, previous, prefetched
+                        )
+                        if keys is None or keys:
+                            changed[path] = keys
+                at.tree = step.tree
+            if not changed and not step.trailer:
                 continue
             commit = self.repo.commit(
-                sha, check_signature=self.policy.require_signed, signers=self.signers
+                step.sha, check_signature=self.policy.require_signed, signers=self.signers
             )
-            if not changed and not commit.approved_items:
-                continue
-            yield Snapshot(commit, dict(at.files), frozenset(changed))
+            if changed or commit.approved_items:
+                yield Snapshot(commit, at.files(), changed)
 
     def state_at(self, sha: str) -> Detector:
         """The approvals at ``sha``: its first-parent history replayed."""
         detector = Detector(self.policy)
-        for snapshot in self.snapshots(self.repo.first_parents(sha), Position()):
+        for snapshot in self.snapshots(self.repo.history(sha), Position()):
             detector.feed(snapshot)
         return detector
 
@@ -150,16 +201,16 @@ class Scanner:
         The history shared by both tips is replayed once; after a force-push the
         old tip's own commits are replayed on a copy, to know what was approved there.
         """
-        chain_new = self.repo.first_parents(new)
-        chain_old: list[str] = []
+        chain_new = self.repo.history(new)
+        chain_old: list[Step] = []
         if old is not None:
-            position = {sha: i for i, sha in enumerate(chain_new)}.get(old)
+            position = next((i for i, step in enumerate(chain_new) if step.sha == old), None)
             chain_old = (
-                chain_new[: position + 1] if position is not None else self.repo.first_parents(old)
+                chain_new[: position + 1] if position is not None else self.repo.history(old)
             )
         shared = 0
         for a, b in zip(chain_old, chain_new, strict=False):
-            if a != b:
+            if a.sha != b.sha:
                 break
             shared += 1
         counter = _Counter(len(chain_new) + len(chain_old) - shared, progress)
@@ -175,33 +226,52 @@ class Scanner:
         detector = detector.copy()
         self._feed(detector, chain_new[shared:], at, counter)
         counter.finish()
-        result = compare(before, detector, set(chain_new) if rewritten else None)
-        for ignored in result.ignored:
-            log.warning(
-                "approval.ignored",
-                commit=ignored.commit,
-                author=str(ignored.author),
-                signal=str(ignored.signal),
-                item=ignored.item,
-                file=ignored.path,
-                reason=ignored.reason,
-            )
-        tasks = {
-            (path, task.key): task for path, parsed in at.files.items() for task in parsed.tasks
-        }
-        waiting = tuple(_waiting(result.approved, at.files))
-        findings = tuple(f for parsed in at.files.values() for f in parsed.findings)
+        reachable = {step.sha for step in chain_new} if rewritten else None
+        result = compare(before, detector, reachable)
+        _log_ignored(result)
+        tasks, detail_findings = self._details(result.approved, at)
+        files = at.files()
+        waiting = tuple(_waiting(result.approved, tasks, files))
+        findings = [f for core in files.values() for f in core.findings] + detail_findings
         commits = len(chain_new) - shared
-        return ScanReport(old, new, commits, rewritten, result, tasks, waiting, findings, detector)
+        return ScanReport(
+            old, new, commits, rewritten, result, tasks, waiting, tuple(findings), detector, files
+        )
 
-    def _feed(self, detector: Detector, chain: list[str], at: Position, counter: _Counter) -> None:
-        for start in range(0, len(chain), _TICK):
-            for snapshot in self.snapshots(chain[start : start + _TICK], at):
+    def _feed(self, detector: Detector, steps: list[Step], at: Position, counter: _Counter) -> None:
+        for start in range(0, len(steps), _TICK):
+            for snapshot in self.snapshots(steps[start : start + _TICK], at):
                 detector.feed(snapshot)
-            counter.add(len(chain[start : start + _TICK]))
+            counter.add(len(steps[start : start + _TICK]))
+
+    def _details(
+        self, approved: tuple[Approval, ...], at: Position
+    ) -> tuple[dict[tuple[str, str], Task], list[Finding]]:
+        """Full tasks for the newly approved ones (the detail pass, on those tasks only)."""
+        wanted: dict[str, set[str]] = {}
+        for approval in approved:
+            wanted.setdefault(approval.path, set()).add(approval.key)
+        tasks: dict[tuple[str, str], Task] = {}
+        findings: list[Finding] = []
+        for path, keys in wanted.items():
+            tracked = at.tracked[path]
+            parsed = parse_tasks(tracked.data, path, max_bytes=self.parser.max_bytes, only=keys)
+            tasks.update({(path, task.key): task for task in parsed.tasks})
+            findings += [f for f in parsed.findings if f not in tracked.core.findings]
+        return tasks, findings
 
 
-_TICK = 512
+def _log_ignored(result: ScanResult) -> None:
+    for ignored in result.ignored:
+        log.warning(
+            "approval.ignored",
+            commit=ignored.commit,
+            author=str(ignored.author),
+            signal=str(ignored.signal),
+            item=ignored.item,
+            file=ignored.path,
+            reason=ignored.reason,
+        )
 
 
 @dataclass(slots=True)
@@ -220,15 +290,19 @@ class _Counter:
             self.progress(self.total, self.total)
 
 
-def _waiting(approved: tuple[Approval, ...], files: Mapping[str, TaskFile]) -> Iterator[Waiting]:
+def _waiting(
+    approved: tuple[Approval, ...],
+    tasks: Mapping[tuple[str, str], Task],
+    files: Mapping[str, CoreFile],
+) -> Iterator[Waiting]:
     for approval in approved:
-        parsed = files.get(approval.path)
-        task = parsed.task(approval.key) if parsed else None
-        if parsed is None or task is None:
+        task = tasks.get((approval.path, approval.key))
+        core_file = files.get(approval.path)
+        if task is None or core_file is None:
             continue
         pending = []
         for dependency in task.depends_on:
-            other = parsed.task(dependency)
+            other = core_file.task(dependency)
             if other is None or not other.done:
                 pending.append(other.id if other else dependency)
         if pending:

@@ -126,8 +126,12 @@ _EXTENSIONS: Final = frozenset(_EXTENSION_WORDS.split())
 _BARE_FILES: Final = frozenset(
     {"Dockerfile", "Makefile", "Procfile", "Jenkinsfile", "Containerfile", "CODEOWNERS"}
 )
+# Path candidates: a token with a slash, or a word with a dotted extension (or a dotfile).
 _PATH_TOKEN: Final = re.compile(
-    r"(?<![\w@:/.~{-])(?:\.{0,2}/)?[\w.@-]+(?:/[\w.@\[\]-]+)*/?(?![\w{}])"
+    r"(?<![\w@:/.~{-])(?:"
+    r"(?:\.{0,2}/)?[\w.@-]+(?:/[\w.@\[\]-]+)+/?|[\w.@-]+/"
+    r"|[\w@-]*\.[A-Za-z][\w.-]*"
+    r")(?![\w{}])"
 )
 _CODE_SPAN: Final = re.compile(r"`([^`\n]+)`")
 _URL: Final = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
@@ -154,10 +158,14 @@ def _as_path(token: str) -> str | None:
 def paths_in(text: str) -> tuple[str, ...]:
     """File and directory paths a task names, in order, without duplicates or URLs."""
     found: list[str] = []
+    if "." not in text and "/" not in text and not any(name in text for name in _BARE_FILES):
+        return ()
     if "://" in text:
         text = _URL.sub(" ", text)
     candidates = [m.group(1) for m in _CODE_SPAN.finditer(text)]
-    candidates += [m.group(0) for m in _PATH_TOKEN.finditer(_CODE_SPAN.sub(" ", text))]
+    rest = _CODE_SPAN.sub(" ", text) if "`" in text else text
+    candidates += [m.group(0) for m in _PATH_TOKEN.finditer(rest)]
+    candidates += [word for word in rest.split() if word.strip(".,;:()") in _BARE_FILES]
     for candidate in candidates:
         for piece in candidate.split():
             path = _as_path(piece)

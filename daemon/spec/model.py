@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -109,12 +110,69 @@ class Task:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskCore:
+    """What detection needs of a task: identity, digest and markers, no positions."""
+
+    id: str
+    key: str
+    title: str
+    digest: str
+    done: bool
+    approved: bool
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
 class FileApproval:
     """What a task file's YAML front matter says about every task in it."""
 
     approved_all: bool = False
     held_all: bool = False
     approved_keys: frozenset[str] = frozenset()
+
+
+def state_of(task: Task | TaskCore, approval: FileApproval) -> TaskState:
+    """A task's state with its file's front matter applied: done > held > approved > open."""
+    if task.done:
+        return TaskState.DONE
+    if task.held or approval.held_all:
+        return TaskState.HELD
+    if task.approved or approval.approved_all or task.key in approval.approved_keys:
+        return TaskState.APPROVED
+    return TaskState.OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class CoreFile:
+    """A task file as detection reads it: each task's core facts and block span.
+
+    ``spans`` holds each task's first and last line (1-based), parallel to
+    ``cores``; ``index`` maps keys to positions. ``kinds`` (one byte per line, the
+    :class:`~daemon.spec.markdown.Kind` values) and ``editable`` let a later
+    version be read incrementally (:mod:`daemon.spec.incremental`).
+    """
+
+    path: str
+    cores: tuple[TaskCore, ...]
+    spans: tuple[tuple[int, int], ...] = ()
+    approval: FileApproval = field(default_factory=FileApproval)
+    findings: tuple[Finding, ...] = ()
+    index: Mapping[str, int] = field(default_factory=dict)
+    kinds: bytes = b""
+    editable: bool = False
+
+    def task(self, key: str) -> TaskCore | None:
+        """The task with ``key``, or None."""
+        position = self.index.get(key)
+        return None if position is None else self.cores[position]
+
+    def held(self, task: TaskCore) -> bool:
+        """Whether the document holds ``task``."""
+        return task.held or self.approval.held_all
+
+    def state(self, task: TaskCore) -> TaskState:
+        """The task's state with front matter applied."""
+        return state_of(task, self.approval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,25 +191,9 @@ class TaskFile:
                 return task
         return None
 
-    def marker_approved(self, task: Task) -> bool:
-        """Return whether the document approves ``task`` (per-task marker or front matter)."""
-        return (
-            task.approved or self.approval.approved_all or task.key in self.approval.approved_keys
-        )
-
-    def held(self, task: Task) -> bool:
-        """Return whether the document holds ``task``."""
-        return task.held or self.approval.held_all
-
     def state(self, task: Task) -> TaskState:
         """The task's state with front matter applied."""
-        if task.done:
-            return TaskState.DONE
-        if self.held(task):
-            return TaskState.HELD
-        if self.marker_approved(task):
-            return TaskState.APPROVED
-        return TaskState.OPEN
+        return state_of(task, self.approval)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ field or column is about references.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Final
 
 from daemon.spec.ids import label_key, split_label
@@ -70,6 +70,8 @@ _RANGE: Final = re.compile(
     rf"(?P<a>{_LBL}|{_NUM})\s*(?:[-–—]|\s(?:to|through)\s)\s*(?P<b>{_LBL}|{_NUM})$"
 )
 MAX_RANGE: Final = 50
+# Words without which a line holds no reference (checked before any regex runs).
+_HINTS: Final = ("speckit.", ".md", "contracts/", "spec", "plan", "constitution", "section")
 
 
 def doc_kind(name: str) -> str:
@@ -114,6 +116,37 @@ def _refs(raw: str, doc: str | None, section: str | None, line: int) -> Iterator
         yield SectionRef(raw, doc, member, line)
 
 
+@dataclass(slots=True)
+class _Reader:
+    """References found in one text, and the spans already claimed by a longer form."""
+
+    text: str
+    line: int
+    found: list[SectionRef] = field(default_factory=list)
+    taken: list[tuple[int, int]] = field(default_factory=list)
+
+    def free(self, span: tuple[int, int]) -> bool:
+        return all(span[1] <= a or span[0] >= b for a, b in self.taken)
+
+    def claim(
+        self,
+        pattern: re.Pattern[str],
+        read: Callable[[re.Match[str]], tuple[str | None, str | None]],
+    ) -> None:
+        """Add the references ``pattern`` finds in unclaimed text (``read`` gives doc, section)."""
+        for match in pattern.finditer(self.text):
+            if self.free(match.span()):
+                doc, section = read(match)
+                self.found.extend(_refs(match.group(0).strip(), doc, section, self.line))
+                self.taken.append(match.span())
+
+
+def _with_doc(match: re.Match[str]) -> tuple[str | None, str | None]:
+    groups = ("sec", "num", "label", "title")
+    section = next((match.group(g) for g in groups if match.group(g)), None)
+    return doc_kind(match.group("doc")), section.strip() if section else None
+
+
 def extract(
     text: str, line: int, *, bare: bool = False, doc: str | None = None
 ) -> list[SectionRef]:
@@ -121,44 +154,24 @@ def extract(
 
     With ``bare`` (a references field or column) labels without a document count,
     resolved against ``doc`` when given (a ``Plan:`` field) or every document.
+    Longer forms are read first; shorter ones only in text they did not claim.
     """
-    found: list[SectionRef] = []
-    taken: list[tuple[int, int]] = []
-
-    def free(start: int, end: int) -> bool:
-        return all(end <= a or start >= b for a, b in taken)
-
+    lowered = text.lower()
+    if not bare and "§" not in text and not any(word in lowered for word in _HINTS):
+        return []
+    reader = _Reader(text, line)
     if "." in text or "/" in text:
-        for match in _WITH_DOC.finditer(text):
-            kind = doc_kind(match.group("doc"))
-            section = next(
-                (match.group(g) for g in ("sec", "num", "label", "title") if match.group(g)),
-                None,
-            )
-            raw = match.group(0).strip()
-            found.extend(_refs(raw, kind, section.strip() if section else None, line))
-            taken.append(match.span())
-    for match in _WORD_DOC.finditer(text):
-        if free(*match.span()):
-            section = match.group("wsec") or match.group("wnum")
-            raw = match.group(0).strip()
-            found.extend(_refs(raw, DOC_WORDS[match.group("word").lower()], section, line))
-            taken.append(match.span())
+        reader.claim(_WITH_DOC, _with_doc)
+    reader.claim(
+        _WORD_DOC,
+        lambda m: (DOC_WORDS[m.group("word").lower()], m.group("wsec") or m.group("wnum")),
+    )
     if "§" in text:
-        for match in _BARE_SECTION.finditer(text):
-            if free(*match.span()):
-                found.extend(_refs(match.group(0).strip(), doc, match.group("sec").strip(), line))
-                taken.append(match.span())
+        reader.claim(_BARE_SECTION, lambda m: (doc, m.group("sec").strip()))
     if bare:
-        for match in _SECTION_WORD.finditer(text):
-            if free(*match.span()):
-                found.extend(_refs(match.group(0), doc, match.group("num"), line))
-                taken.append(match.span())
-        for match in _BARE_LABEL.finditer(text):
-            if free(*match.span()):
-                found.extend(_refs(match.group(0), doc, match.group("label"), line))
-                taken.append(match.span())
-    return found
+        reader.claim(_SECTION_WORD, lambda m: (doc, m.group("num")))
+        reader.claim(_BARE_LABEL, lambda m: (doc, m.group("label")))
+    return reader.found
 
 
 @dataclass(frozen=True, slots=True)

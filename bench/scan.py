@@ -1,0 +1,209 @@
+"""Scan speed: a 2,000-commit history where a 500-task file changes in 200 commits.
+
+Prints the scan time as a ratio to ``git log --format=%H`` over the same range, both measured
+in this run (best of several repeats, since these machines are noisy), and the parser's
+throughput on the shared corpus in MB/s.
+
+    ./uvw run python bench/scan.py [--commits 2000] [--tasks 500] [--changes 200] [--repeat 5]
+
+The repository is written with ``git fast-import`` into a pack, as a clone would be. The task
+file's changes are what a team does: approve a task (``[approved]``), tick one done, reword one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from daemon.detect import Policy
+from daemon.git import Repo
+from daemon.scan import Parser, Scanner
+from daemon.spec.layout import DEFAULT_TASK_FILES
+from daemon.spec.recognize import clear_cache
+from daemon.spec.tasks import parse_tasks
+
+TASK_FILE = "specs/001-bench/tasks.md"
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+def render(tasks: list[str]) -> str:
+    """The task file: spec-kit layout, a phase heading every 25 tasks."""
+    out = ["# Tasks: Benchmark", ""]
+    for index, line in enumerate(tasks):
+        if index % 25 == 0:
+            out += ["", f"## Phase {index // 25 + 1}: Work", ""]
+        out.append(line)
+        if index % 3 == 0:
+            out.append(f"  - depends on T{max(1, index - 2):03d}; see spec.md §FR-{index:03d}")
+    return "\n".join(out) + "\n"
+
+
+def build(path: Path, commits: int, task_count: int, changes: int) -> None:
+    """Write the history with git fast-import."""
+    rnd = random.Random(7)
+    tasks = [
+        f"- [ ] T{i:03d} [P] [US{i % 9 + 1}] Implement part {i} in backend/app/part_{i}.py"
+        for i in range(1, task_count + 1)
+    ]
+    change_at = {0, *rnd.sample(range(1, commits), changes - 1)}
+    stream: list[bytes] = []
+    for number in range(commits):
+        files: list[tuple[str, bytes]] = [
+            (f"src/module_{number % 40}.py", f"x = {number}\n".encode())
+        ]
+        message = f"commit {number}\n"
+        if number in change_at:
+            if number:
+                which = rnd.randrange(task_count)
+                kind = rnd.choice(["approve", "done", "reword"])
+                line = tasks[which]
+                if kind == "approve" and "[approved]" not in line:
+                    tasks[which] = line.replace("[P]", "[P] [approved]", 1)
+                elif kind == "done":
+                    tasks[which] = line.replace("- [ ]", "- [x]", 1)
+                else:
+                    tasks[which] = line + " (reworded)"
+            files.append((TASK_FILE, render(tasks).encode()))
+        elif number % 97 == 0:
+            message += f"\nApproved-Tasks: T{rnd.randrange(1, task_count):03d}\n"
+        stamp = 1_700_000_000 + number * 60
+        stream.append(f"commit refs/heads/main\nmark :{number + 1}\n".encode())
+        stream.append(f"author A <a@example.com> {stamp} +0000\n".encode())
+        stream.append(f"committer A <a@example.com> {stamp} +0000\n".encode())
+        data = message.encode()
+        stream.append(f"data {len(data)}\n".encode() + data)
+        if number:
+            stream.append(f"from :{number}\n".encode())
+        for name, content in files:
+            stream.append(
+                f"M 100644 inline {name}\ndata {len(content)}\n".encode() + content + b"\n"
+            )
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    subprocess.run(
+        ["git", "-C", str(path), "fast-import", "--quiet"], input=b"".join(stream), check=True
+    )
+
+
+def best(repeat: int, run: object) -> float:
+    """The fastest of ``repeat`` timed calls of ``run``."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def corpus_throughput() -> tuple[float, int] | None:
+    """MB/s of parse_tasks over every corpus file (best of 5), and the bytes parsed."""
+    if not CORPUS.exists():
+        return None
+    files = [(p.read_bytes(), p.name) for p in sorted(CORPUS.glob("*/*")) if p.is_file()]
+    size = sum(len(data) for data, _ in files)
+
+    def parse_all() -> None:
+        clear_cache()
+        for data, name in files:
+            parse_tasks(data, name)
+
+    seconds = best(5, parse_all)
+    return size / seconds / 1e6, size
+
+
+def loose_copy(packed: Path, path: Path) -> None:
+    """The same history with every object loose, as local commits leave it before a gc."""
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    for pack in sorted((packed / ".git/objects/pack").glob("*.pack")):
+        with pack.open("rb") as stream:
+            subprocess.run(
+                ["git", "-C", str(path), "unpack-objects", "-q"], stdin=stream, check=True
+            )
+    tip = subprocess.run(
+        ["git", "-C", str(packed), "rev-parse", "main"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    subprocess.run(["git", "-C", str(path), "update-ref", "refs/heads/main", tip], check=True)
+
+
+def measure(path: Path, repeat: int, commits: int) -> dict[str, float]:
+    """Best-of-``repeat`` times (seconds) of git log, the scan, and the scan's I/O alone."""
+
+    def log() -> None:
+        subprocess.run(["git", "-C", str(path), "log", "--format=%H", "main"],
+                       stdout=subprocess.DEVNULL, check=True)  # fmt: skip
+
+    def log_patches() -> None:
+        # What git itself does to show every version of the task file.
+        argv = ["git", "-C", str(path), "log", "-p", "--format=%H", "main", "--", TASK_FILE]
+        subprocess.run(argv,
+                       stdout=subprocess.DEVNULL, check=True)  # fmt: skip
+
+    def scan() -> None:
+        clear_cache()  # cold: nothing cached between runs
+        repo = Repo(path, DEFAULT_TASK_FILES)
+        report = Scanner(repo, Policy(), Parser()).scan(repo.resolve("main"))
+        if report.commits != commits:
+            raise SystemExit(f"scanned {report.commits} commits, expected {commits}")
+
+    def io_floor() -> None:
+        # What any scan must do: walk the history, find the task files, read their versions.
+        repo = Repo(path, DEFAULT_TASK_FILES)
+        history = repo.history(repo.resolve("main"))
+        blobs = {e.blob for s in history for e in repo.task_files(s.tree).values()}
+        repo.blobs(sorted(blobs))
+
+    return {
+        "log": best(repeat, log),
+        "patches": best(repeat, log_patches),
+        "scan": best(repeat, scan),
+        "floor": best(repeat, io_floor),
+    }
+
+
+def main() -> int:
+    """Build the repository, time both sides, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--commits", type=int, default=2000)
+    parser.add_argument("--tasks", type=int, default=500)
+    parser.add_argument("--changes", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        packed, loose = Path(folder) / "packed", Path(folder) / "loose"
+        build(packed, args.commits, args.tasks, args.changes)
+        loose_copy(packed, loose)
+        repo = Repo(packed, DEFAULT_TASK_FILES)
+        report = Scanner(repo, Policy(), Parser()).scan(repo.resolve("main"))
+        size = len(repo.read(repo.tree_of(repo.resolve("main")), TASK_FILE) or b"")
+        figures = {name: measure(path, args.repeat, args.commits) for name, path in
+                   (("packed (a clone)", packed), ("loose (local commits)", loose))}  # fmt: skip
+    print(f"history: {args.commits} commits; {TASK_FILE}: {args.tasks} tasks, {size} bytes, "
+          f"changed in {args.changes} commits; {len(report.result.approved)} approved at the tip"
+    )  # fmt: skip
+    for name, times in figures.items():
+        ratio = times["scan"] / times["log"]
+        floor = times["floor"] / times["log"]
+        patches = times["scan"] / times["patches"]
+        print(f"{name}: git log --format=%H {times['log'] * 1000:.1f} ms, "
+              f"speckitd scan {times['scan'] * 1000:.1f} ms -> ratio {ratio:.2f}x (target <= 5x)\n"
+              f"    for reference: reading the history and the file's versions without parsing "
+              f"(the I/O floor) is {floor:.2f}x git log; the scan is {patches:.2f}x "
+              f"`git log -p -- {TASK_FILE}` ({times['patches'] * 1000:.1f} ms)")  # fmt: skip
+    throughput = corpus_throughput()
+    if throughput is None:
+        print(f"corpus throughput: skipped ({CORPUS} not found)")
+    else:
+        mbps, size = throughput
+        print(
+            f"corpus parse throughput (parse_tasks, full detail): {mbps:.1f} MB/s "
+            f"over {size / 1e6:.2f} MB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Reading a new version of a task file by re-reading only the tasks an edit touched.
+
+Scanning history parses every version of every task file. Most versions differ
+from the previous one in a task or two (approved, ticked, reworded), so
+:func:`update` finds the changed bytes, maps them to the task blocks around
+them, and runs the core pass on that window alone.
+
+It only does so when the result is certain to equal a full parse: the file has
+only list tasks (checklists, bold-ID bullets) and no findings, the edited lines
+were and are plain text (no headings, fences, comments, tables, rules, front
+matter or phase lines), and the window holds the same task keys in the same
+order. Otherwise it returns None and the caller parses the whole file. A
+property test holds the two paths equal (``tests/spec/test_incremental.py``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import codecs
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from daemon.spec.blocks import LIST_STYLES, Block, find_blocks
+from daemon.spec.markdown import Kind, scan
+from daemon.spec.model import CoreFile, Style
+from daemon.spec.tasks import core_of
+from daemon.spec.text import MAX_FILE_BYTES, split_lines
+
+_PLAIN: Final = bytes([Kind.TEXT, Kind.BLANK])
+# Lines whose edit can change how other lines read: headings, fences, comments, tables,
+# thematic breaks (front matter), plain-text phase headers, and task-label lines.
+_STRUCTURAL: Final = re.compile(
+    r"\s{0,3}#|\s*(?:`{3}|~{3})|.*(?:<!--|-->)|\s*\||\s*(?:-{3,}|\*{3,}|_{3,})\s*$"
+    r"|(?:PHASE|Phase|MILESTONE|Milestone|SPRINT|Sprint|STAGE|Stage)\s"
+    r"|\s*(?:Task|TASK)\s+\d|.*Task[ -]?ID",
+)
+
+
+def common_prefix(a: bytes, b: bytes) -> int:
+    """The length of the longest common prefix.
+
+    A binary search that compares only the still-undecided part of the range, so
+    the bytes compared (in C) add up to one pass over the shorter input.
+    """
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def common_suffix(a: bytes, b: bytes, limit: int) -> int:
+    """The length of the longest common suffix, at most ``limit``."""
+    low, high = 0, limit
+    end_a, end_b = len(a), len(b)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[end_a - middle : end_a - low] == b[end_b - middle : end_b - low]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _lines_between(data: bytes, start: int, end: int) -> tuple[str, ...] | None:
+    """Decode ``data[start:end]`` strictly into lines, or None when it is not clean UTF-8."""
+    chunk = data[start:end]
+    if b"\0" in chunk:
+        return None
+    try:
+        return split_lines(chunk.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+
+
+def _back(data: bytes, offset: int, lines: int) -> int:
+    """The start of the line ``lines`` lines above the line starting at ``offset``."""
+    for _ in range(lines):
+        offset = data.rfind(b"\n", 0, offset - 1) + 1
+    return offset
+
+
+def _forward(data: bytes, offset: int, lines: int) -> int:
+    """The offset just after ``lines`` more lines, from the line starting at ``offset``."""
+    for _ in range(lines):
+        found = data.find(b"\n", offset)
+        offset = len(data) if found < 0 else found + 1
+    return offset
+
+
+@dataclass(frozen=True, slots=True)
+class _Edit:
+    """Where two versions differ, in lines: ``first`` to ``old_last`` became ``delta`` more."""
+
+    first: int
+    old_last: int
+    delta: int
+    line_start: int
+
+    @property
+    def new_last(self) -> int:
+        return self.old_last + self.delta
+
+
+def _edit(previous: CoreFile, old: bytes, new: bytes) -> _Edit | None:
+    """The edited line range, or None for edits the fast path does not take."""
+    if old.endswith(b"\n") != new.endswith(b"\n"):
+        return None
+    if new.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    prefix = common_prefix(old, new)
+    suffix = common_suffix(old, new, min(len(old), len(new)) - prefix)
+    end_old, end_new = len(old) - suffix, len(new) - suffix
+    first = old.count(b"\n", 0, prefix)
+    line_start = old.rfind(b"\n", 0, prefix) + 1
+    old_last = min(first + old.count(b"\n", prefix, end_old), len(previous.kinds) - 1)
+    delta = new.count(b"\n", prefix, end_new) - old.count(b"\n", prefix, end_old)
+    if previous.kinds[first : old_last + 1].translate(None, _PLAIN):
+        return None  # an edited line was code, a comment, a heading or front matter
+    return _Edit(first, old_last, delta, line_start)
+
+
+def _task_range(spans: tuple[tuple[int, int], ...], edit: _Edit) -> tuple[int, int] | None:
+    """The tasks ``[k1, k2)`` whose blocks the edit may change.
+
+    The range starts at the task holding the line above the edit (lines added
+    under a task extend its block) and ends before the first task below the edit.
+    """
+    k1 = bisect.bisect_right(spans, edit.first, key=lambda span: span[0]) - 1
+    if k1 < 0 and spans[0][0] == edit.first + 1:
+        k1 = 0  # the first task's own line was edited: nothing above it can change
+    k2 = bisect.bisect_right(spans, edit.old_last + 1, key=lambda span: span[0])
+    return None if k1 < 0 else (k1, k2)
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The re-read lines: from ``start`` (0-based) to ``end_old`` in the old version."""
+
+    start: int
+    end_old: int
+    kinds: bytes
+    blocks: list[Block]
+
+
+def _reread(
+    previous: CoreFile, old: bytes, new: bytes, edit: _Edit, tasks: tuple[int, int]
+) -> _Window | None:
+    """Run the core pass on the window of tasks ``[k1, k2)``; None if a full parse is needed."""
+    k1, k2 = tasks
+    spans = previous.spans
+    window_start = spans[k1][0] - 1
+    window_end_old = spans[k2][0] - 2 if k2 < len(spans) else len(previous.kinds) - 1
+    size = window_end_old + edit.delta - window_start + 1
+    start = _back(new, edit.line_start, edit.first - window_start)
+    window = _lines_between(new, start, _forward(new, start, size))
+    end_old = _forward(old, edit.line_start, edit.old_last - edit.first + 1)
+    edited_old = _lines_between(old, edit.line_start, end_old)
+    if window is None or edited_old is None or len(window) != size:
+        return None
+    edited_new = window[edit.first - window_start : edit.new_last - window_start + 1]
+    if any(_STRUCTURAL.match(line) for line in (*edited_old, *edited_new)):
+        return None
+    structure = scan(window, previous.path)
+    blocks = find_blocks(window, structure, whole_file=False)
+    same_tasks = [b.key for b in blocks] == [c.key for c in previous.cores[k1:k2]]
+    lists = all(
+        b.start.style in LIST_STYLES and b.start.style is not Style.NUMBERED for b in blocks
+    )
+    if structure.findings or not same_tasks or not lists:
+        return None
+    return _Window(window_start, window_end_old, bytes(structure.kinds), blocks)
+
+
+def update(
+    previous: CoreFile, old: bytes, new: bytes, *, max_bytes: int = MAX_FILE_BYTES
+) -> tuple[CoreFile, frozenset[str]] | None:
+    """``new``'s core file from ``old``'s, and the keys whose core facts changed; or None."""
+    if old == new:
+        return previous, frozenset()
+    if not previous.editable or not previous.spans or len(new) > max_bytes:
+        return None
+    edit = _edit(previous, old, new)
+    tasks = _task_range(previous.spans, edit) if edit is not None else None
+    window = _reread(previous, old, new, edit, tasks) if edit and tasks else None
+    if edit is None or tasks is None or window is None:
+        return None
+    k1, k2 = tasks
+    spans, delta, start = previous.spans, edit.delta, window.start
+    cores = tuple(core_of(block) for block in window.blocks)
+    shifted = tuple((a + delta, b + delta) for a, b in spans[k2:]) if delta else spans[k2:]
+    window_spans = tuple((b.first + start + 1, b.last + start + 1) for b in window.blocks)
+    core_file = CoreFile(
+        path=previous.path,
+        cores=previous.cores[:k1] + cores + previous.cores[k2:],
+        spans=spans[:k1] + window_spans + shifted,
+        approval=previous.approval,
+        findings=(),
+        index=previous.index,
+        kinds=previous.kinds[:start] + window.kinds + previous.kinds[window.end_old + 1 :],
+        editable=True,
+    )
+    before = previous.cores[k1:k2]
+    changed = frozenset(c.key for c, b in zip(cores, before, strict=True) if c != b)
+    return core_file, changed

@@ -1,0 +1,122 @@
+"""Incremental reading equals a full parse, for every edit it accepts."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from daemon.spec.incremental import common_prefix, common_suffix, update
+from daemon.spec.tasks import parse_cores
+
+LINES = st.sampled_from(
+    [
+        "- [ ] T{n:03d} Build part {n} in backend/app/p{n}.py",
+        "- [x] T{n:03d} Done part {n}",
+        "- [ ] T{n:03d} [P] [US1] [approved] Approved part {n}",
+        "- [ ] T{n:03d} [hold] Held part {n}",
+        "- **T{n:03d}**: Bold part {n}",
+        "  - depends on T001",
+        "  - detail line {n}",
+        "  Status: approved",
+        "",
+        "## Phase {n}",
+        "plain prose {n}",
+        "```",
+        "<!-- note -->",
+        "| a | b |",
+        "---",
+        "1. numbered {n}",
+    ]
+)
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> list[str]:
+    lines = ["# Tasks", ""]
+    for n in range(draw(st.integers(1, 25))):
+        lines.append(f"- [ ] T{n + 1:03d} Task {n + 1}")
+        lines += [draw(LINES).format(n=n + 1) for _ in range(draw(st.integers(0, 2)))]
+    return lines
+
+
+@st.composite
+def edits(draw: st.DrawFn, lines: list[str]) -> list[str]:
+    edited = list(lines)
+    for _ in range(draw(st.integers(1, 3))):
+        where = draw(st.integers(0, len(edited)))
+        action = draw(st.sampled_from(["replace", "insert", "delete", "mark", "tick"]))
+        if action == "insert" or not edited or where == len(edited):
+            edited.insert(where, draw(LINES).format(n=draw(st.integers(1, 40))))
+        elif action == "delete":
+            del edited[where]
+        elif action == "mark":
+            edited[where] = (
+                edited[where].replace("] T", "] T", 1).replace(" Task", " [approved] Task", 1)
+            )
+        elif action == "tick":
+            edited[where] = edited[where].replace("- [ ]", "- [x]", 1)
+        else:
+            edited[where] = draw(LINES).format(n=draw(st.integers(1, 40)))
+    return edited
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.data())
+def test_update_equals_full_parse(data: st.DataObject) -> None:
+    """Whenever update() accepts an edit, its result equals parsing the new bytes in full."""
+    lines = data.draw(documents())
+    ending = data.draw(st.sampled_from(["\n", "\r\n"]))
+    old = (ending.join(lines) + ending).encode()
+    new = (ending.join(data.draw(edits(lines))) + ending).encode()
+    previous = parse_cores(old, "tasks.md")
+    result = update(previous, old, new)
+    full = parse_cores(new, "tasks.md")
+    if result is None:
+        return
+    core, changed = result
+    assert core == full
+    before = {c.key: c for c in previous.cores}
+    assert changed == {c.key for c in full.cores if before.get(c.key) != c}
+
+
+def test_typical_edits_are_incremental() -> None:
+    """Approving, ticking and rewording a task, or adding a detail line, take the fast path."""
+    lines = [f"- [ ] T{n:03d} Task {n}" for n in range(1, 51)]
+    old = ("# Tasks\n\n" + "\n".join(lines) + "\n").encode()
+    previous = parse_cores(old, "tasks.md")
+    for before, after in [
+        ("T010 Task", "T010 [approved] Task"),
+        ("- [ ] T020", "- [x] T020"),
+        ("Task 30\n", "Task 30 reworded\n"),
+        ("Task 40\n", "Task 40\n  - in backend/app/x.py\n"),
+    ]:
+        new = old.replace(before.encode(), after.encode(), 1)
+        result = update(previous, old, new)
+        assert result is not None, before
+        assert result[0] == parse_cores(new, "tasks.md")
+        assert len(result[1]) == 1
+
+
+def test_structural_edits_fall_back() -> None:
+    """Edits that touch headings, fences or the set of tasks return None (a full parse)."""
+    old = b"# Tasks\n\n- [ ] T001 a\n- [ ] T002 b\n"
+    previous = parse_cores(old, "tasks.md")
+    for new in [
+        old.replace(b"- [ ] T002 b\n", b"## Phase 2\n- [ ] T002 b\n"),
+        old.replace(b"- [ ] T002 b\n", b"- [ ] T002 b\n- [ ] T003 c\n"),
+        old.replace(b"- [ ] T001 a\n", b"```\n- [ ] T001 a\n"),
+    ]:
+        assert update(previous, old, new) is None
+
+
+@given(st.binary(max_size=64), st.binary(max_size=64))
+def test_common_prefix_and_suffix(a: bytes, b: bytes) -> None:
+    """The binary searches find the longest common prefix and suffix."""
+    p = common_prefix(a, b)
+    assert a[:p] == b[:p]
+    assert p == min(len(a), len(b)) or a[p : p + 1] != b[p : p + 1]
+    s = common_suffix(a, b, min(len(a), len(b)))
+    assert a[len(a) - s :] == b[len(b) - s :]
+    assert (
+        s == min(len(a), len(b)) or a[len(a) - s - 1 : len(a) - s] != b[len(b) - s - 1 : len(b) - s]
+    )
