@@ -29,9 +29,7 @@ _DEPENDS_PHRASE: Final = re.compile(
 _DEP_ID: Final = (
     r"[A-Za-z0-9](?:[A-Za-z0-9.]*[A-Za-z0-9])?(?:-[A-Za-z0-9](?:[A-Za-z0-9.]*[A-Za-z0-9])?)*"
 )
-_DEP_RANGE: Final = re.compile(
-    rf"(?P<a>{_DEP_ID})\s*(?:–|—|-|\.\.|\bto\b|\bthrough\b)\s*(?P<b>{_DEP_ID})"
-)
+_RANGE_JOIN: Final = re.compile(r"\s*(?:–|—|-|\.\.|to|through)\s*", re.IGNORECASE)
 _DEP_SINGLE: Final = re.compile(_DEP_ID)
 _CODE: Final = frozenset({Kind.CODE, Kind.FENCE})
 
@@ -173,28 +171,48 @@ class Names:
         return self.order[i : j + 1] if i <= j else [first, last]
 
     def read(self, text: str) -> tuple[list[str], list[str]]:
-        """The keys ``text`` names, and the task-like tokens it names that are not tasks here."""
+        """The keys ``text`` names, and the task-like tokens it names that are not tasks here.
+
+        One left-to-right pass over the tokens: ``A - B`` / ``A to B`` between two
+        known tasks is a range, a hyphenated token may itself be a range
+        (``T001-T005``), anything else is looked up.
+        """
         keys: list[str] = []
         unknown: list[str] = []
-        for match in _DEP_RANGE.finditer(text):
-            a, b = self.known(match.group("a")), self.known(match.group("b"))
-            if a and b and a != b:
-                keys += self.span(a, b)
-                text = text.replace(match.group(0), " ")
-        for match in _DEP_SINGLE.finditer(text):
+        tokens = list(_DEP_SINGLE.finditer(text))
+        skip = False
+        for position, match in enumerate(tokens):
+            if skip:
+                skip = False
+                continue
             token = match.group(0)
             key = self.known(token)
+            following = tokens[position + 1] if position + 1 < len(tokens) else None
+            if key is not None and following is not None:
+                between = text[match.end() : following.start()]
+                end = self.known(following.group(0))
+                if end is not None and end != key and _RANGE_JOIN.fullmatch(between):
+                    keys += self.span(key, end)
+                    skip = True
+                    continue
             if key is not None:
                 keys.append(key)
-                continue
-            halves = [(self.known(token[:i]), self.known(token[i + 1 :])) for i, c in
-                      enumerate(token) if c == "-"]  # fmt: skip
-            pair = next(((a, b) for a, b in halves if a and b), None)
-            if pair is not None:
+            elif (pair := self._split(token)) is not None:
                 keys += self.span(*pair)
             elif is_task_like(token.rstrip(".")):
                 unknown.append(token)
         return keys, unknown
+
+    def _split(self, token: str) -> tuple[str, str] | None:
+        """``T001-T005`` as a range of two known tasks (short tokens only: ranges are short)."""
+        if token.count("-") > 6 or len(token) > 64:
+            return None
+        for index, char in enumerate(token):
+            if char == "-":
+                first, last = self.known(token[:index]), self.known(token[index + 1 :])
+                if first and last:
+                    return first, last
+        return None
 
 
 def dependencies(

@@ -11,7 +11,7 @@ _FIELD: Final = re.compile(
     r"\s*(?:(?P=open)\s*:|:\s*(?P=open)|:)(?:\s+|$)(?P<value>.*)$"
 )
 _TAG: Final = re.compile(r"\s*\[([^\[\]]{1,40})\]")
-_STORY: Final = re.compile(r"(?:[A-Z]+-)?(US-?\d+)", re.IGNORECASE)
+_STORY: Final = re.compile(r"(?:[A-Z]+-)?(US-?\d{1,9})", re.IGNORECASE)
 
 APPROVED_WORDS: Final = frozenset({"approved"})
 HOLD_WORDS: Final = frozenset({"hold", "on hold", "on-hold", "blocked", "draft"})

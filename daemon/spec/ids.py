@@ -18,10 +18,10 @@ NUMERIC_PATTERN: Final = r"\d+(?:\.\d+)*"
 
 _ID = re.compile(ID_PATTERN)
 _NUMERIC = re.compile(NUMERIC_PATTERN)
-_T_FORM = re.compile(r"T-?0*(\d+)")
+_T_FORM = re.compile(r"T-?0*(\d{1,9})")
 # A segment that marks an ID as a task's: T, TASK, TSK (alone or with digits).
 _TASK_SEGMENT = re.compile(r"(?:T|TASK|TSK)\d*[A-Z]?")
-_LABEL = re.compile(r"([A-Z]+)-?0*(\d+)([A-Z]?)")
+_LABEL = re.compile(r"([A-Z]+)-?0*(\d{1,9})([A-Z]?)")
 
 
 def is_id(token: str) -> bool:

@@ -14,7 +14,6 @@ from typing import Final
 
 from daemon.spec.model import Finding
 
-_HEADING: Final = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _FENCE_OPEN: Final = re.compile(r"[ \t]*(`{3,}|~{3,})(.*)$")
 _COMMENT_OPEN: Final = re.compile(r" {0,3}<!--")
 _FRONT_LIMIT: Final = 1000
@@ -44,13 +43,25 @@ class Structure:
 
 
 def heading(line: str) -> tuple[int, str] | None:
-    """Return ``(level, text)`` when ``line`` is an ATX heading."""
-    if "#" not in line[:4]:
+    """Return ``(level, text)`` when ``line`` is an ATX heading (``## Text ##``).
+
+    Written without a regular expression: a backtracking one took seconds on a
+    long line of spaces.
+    """
+    stripped = line.lstrip(" ")
+    if len(line) - len(stripped) > 3 or not stripped.startswith("#"):
         return None
-    match = _HEADING.match(line)
-    if not match:
+    level = len(stripped) - len(stripped.lstrip("#"))
+    rest = stripped[level:]
+    if level > 6 or (rest and rest[0] not in " \t"):
         return None
-    return len(match.group(1)), (match.group(2) or "").strip()
+    text = rest.strip(" \t")
+    closing = text.rstrip("#")
+    if not closing:
+        text = ""
+    elif closing != text and closing[-1] in " \t":
+        text = closing.rstrip(" \t")
+    return level, text
 
 
 def _front_matter(lines: tuple[str, ...]) -> tuple[int, int] | None:
@@ -134,15 +145,29 @@ def scan(lines: tuple[str, ...], path: str) -> Structure:
     return Structure(tuple(kinds), levels, headings, front, tuple(findings))
 
 
-_INLINE_COMMENT: Final = re.compile(r"<!--.*?-->")
-_EMPHASIS: Final = re.compile(r"(\*\*|__)(.+?)\1")
-_LINK: Final = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
+# Bounded repeats keep these linear on hostile input (an unclosed "[a](" repeated, say).
+_EMPHASIS: Final = re.compile(r"(\*\*|__)(.{1,400}?)\1")
+_LINK: Final = re.compile(r"\[([^\][\n]{0,400})\]\(([^)(\[\]\s]{0,400})\)")
+
+
+def _without_comments(text: str) -> str:
+    """Remove ``<!-- ... -->`` spans (an unclosed one runs to the end)."""
+    parts: list[str] = []
+    position = 0
+    while (start := text.find("<!--", position)) >= 0:
+        parts.append(text[position:start])
+        end = text.find("-->", start + 4)
+        if end < 0:
+            return "".join(parts)
+        position = end + 3
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 def plain(text: str) -> str:
     """Strip inline comments, bold, backticks and link targets, keeping the words."""
     if "<!--" in text:
-        text = _INLINE_COMMENT.sub("", text)
+        text = _without_comments(text)
     if "*" in text or "_" in text:
         text = _EMPHASIS.sub(r"\2", text)
     if "](" in text:

@@ -49,7 +49,7 @@ _LBL: Final = r"[A-Z][A-Za-z]{0,7}-?\d+[a-z]?(?:\.\d+)?"
 _RANGE_TAIL: Final = rf"(?:\s*[-–—]\s*(?:{_LBL}|{_NUM})|\s+(?:to|through)\s+(?:{_LBL}|{_NUM}))?"
 _SEC: Final = (
     rf"(?P<sec>(?:{_LBL}|{_NUM}){_RANGE_TAIL}(?![\w-])"
-    r"|[A-Za-z][\w&'/ -]*?(?=\s*(?:[,;)\]|]|\s[-–—/]\s|\.(?:\s|$)|$|\s\()))"
+    r"|[A-Za-z][\w&'/ -]{0,80}?(?=\s*(?:[,;)\]|]|\s[-–—/]\s|\.(?:\s|$)|$|\s\()))"
 )
 _WITH_DOC: Final = re.compile(
     rf"{_DOC}(?:\s*:?\s*§\s*{_SEC}"
@@ -86,26 +86,26 @@ def expand(section: str) -> list[str]:
     """Expand a range (``US1-US3``, ``FR-001–FR-005``, ``2.1-2.3``) into its members.
 
     A range that cannot be expanded, or would exceed ``MAX_RANGE`` members, stays
-    as its two ends.
+    as its two ends (the size is checked before any member is made).
     """
     match = _RANGE.match(section.strip())
     if not match:
         return [section.strip()]
     left, right = match.group("a"), match.group("b")
-    members: list[str] = []
     a = split_label(left)
-    b = (a[0], int(right), "") if a and right.isdigit() else split_label(right)
+    b = (a[0], int(right), "") if a and right.isdigit() and len(right) <= 9 else split_label(right)
+    stem, low, high = "", 0, -1
     if a and b and a[0] == b[0]:
-        members = [f"{a[0]}{n}" for n in range(a[1], b[1] + 1)]
+        stem, low, high = a[0], a[1], b[1]
     elif re.fullmatch(_NUM, left) and re.fullmatch(_NUM, right):
         head_a, _, last_a = left.rpartition(".")
         head_b, _, last_b = right.rpartition(".")
-        if head_a == head_b:
+        if head_a == head_b and len(last_a) <= 9 and len(last_b) <= 9:
             stem = f"{head_a}." if head_a else ""
-            members = [f"{stem}{n}" for n in range(int(last_a), int(last_b) + 1)]
-    if not members or len(members) > MAX_RANGE:
+            low, high = int(last_a), int(last_b)
+    if not 0 <= high - low < MAX_RANGE:
         return [left, right]
-    return members
+    return [f"{stem}{n}" for n in range(low, high + 1)]
 
 
 def _refs(raw: str, doc: str | None, section: str | None, line: int) -> Iterator[SectionRef]:

@@ -20,7 +20,7 @@ from daemon.spec.text import decode
 
 _NUMBER: Final = re.compile(r"(?:Section\s+)?(\d+(?:\.\d+)*)\.?(?=\s|:|$)", re.IGNORECASE)
 _LABEL: Final = re.compile(r"([A-Z][A-Za-z]{0,7}-?\d+[a-z]?)\s*(?=[:.\-–—)]|$|\s)")
-_STORY: Final = re.compile(r"(?:User\s+)?Story\s+(\d+)\b", re.IGNORECASE)
+_STORY: Final = re.compile(r"(?:User\s+)?Story\s+(\d{1,9})\b", re.IGNORECASE)
 _BOLD_LABEL: Final = re.compile(
     r"\s*(?:[-*+]\s+|\d+[.)]\s+)?\*\*([A-Z][A-Za-z]{0,7}-?\d+[a-z]?)(?=[:*\s])"
 )
@@ -76,7 +76,7 @@ def index_sections(data: bytes, path: str) -> SectionIndex:
         while stack and stack[-1][0] >= level:
             stack.pop()
         keys = _heading_keys(title)
-        if stack and keys[0].isdigit():
+        if stack and keys[0].isdigit() and len(keys[0]) <= 9:
             prefix = _family(stack[-1][1])
             if prefix:
                 keys.insert(1, f"{prefix}{int(keys[0])}")

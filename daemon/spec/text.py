@@ -42,6 +42,14 @@ def _looks_binary(data: bytes) -> bool:
     return texty < 0.9 * len(sample)
 
 
+def _size(count: int) -> str:
+    if count >= 1_048_576:
+        return f"{count / 1_048_576:.1f} MiB"
+    if count >= 1024:
+        return f"{count / 1024:.1f} KiB"
+    return f"{count} bytes"
+
+
 def split_lines(text: str) -> tuple[str, ...]:
     r"""Split on ``\n`` only (so line numbers match git and editors) and drop ``\r`` ends."""
     parts = text.split("\n")
@@ -54,13 +62,12 @@ def decode(data: bytes, path: str, *, max_bytes: int = MAX_FILE_BYTES) -> Docume
     """Decode a document, reporting and repairing what is wrong with its bytes."""
     findings: list[Finding] = []
     if len(data) > max_bytes:
-        size = f"{len(data) / 1_048_576:.1f} MiB"
-        limit = f"{max_bytes / 1_048_576:.1f} MiB"
-        message = f"file is {size}, over the {limit} limit; not parsed"
+        message = f"file is {_size(len(data))}, over the {_size(max_bytes)} limit; not parsed"
         return Document(path, (), (Finding(path, 1, "input.too-large", message, Severity.ERROR),))
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return _checked(path, _wide(data, "utf-32", path, findings), findings)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        text = data.decode("utf-16", errors="replace")
-        return Document(path, split_lines(text), ())
+        return _checked(path, _wide(data, "utf-16", path, findings), findings)
     data = data.removeprefix(codecs.BOM_UTF8)
     if _looks_binary(data):
         line = _line_of(data, data.index(b"\0"))
@@ -73,6 +80,22 @@ def decode(data: bytes, path: str, *, max_bytes: int = MAX_FILE_BYTES) -> Docume
         message = f"invalid UTF-8 (byte 0x{data[error.start]:02x}); replaced with U+FFFD"
         findings.append(Finding(path, line, "input.invalid-utf8", message))
         text = data.decode("utf-8", errors="replace")
+    return _checked(path, text, findings)
+
+
+def _wide(data: bytes, encoding: str, path: str, findings: list[Finding]) -> str:
+    """Decode UTF-16/32 text (with its BOM), reporting the line of the first bad code unit."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].decode(encoding, errors="replace").count("\n") + 1
+        message = f"invalid {encoding.upper()}; replaced with U+FFFD"
+        findings.append(Finding(path, line, "input.invalid-text", message))
+        return data.decode(encoding, errors="replace")
+
+
+def _checked(path: str, text: str, findings: list[Finding]) -> Document:
+    """Report NUL characters (whatever the encoding), then split into lines."""
     nul = text.find("\0")
     if nul >= 0:
         line = text.count("\n", 0, nul) + 1

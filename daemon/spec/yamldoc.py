@@ -39,16 +39,26 @@ def file_approval(mapping: Mapping[str, object]) -> FileApproval:
     )
 
 
+# YAML also breaks lines at a lone CR, NEL, LS and PS; split_lines does not, so those are
+# made spaces before YAML sees the text, keeping YAML's line numbers equal to ours.
+_YAML_BREAKS: Final = str.maketrans({"\r": " ", "\x85": " ", "\u2028": " ", "\u2029": " "})
+
+
+def _yaml_text(lines: tuple[str, ...]) -> str:
+    return "\n".join(lines).translate(_YAML_BREAKS)
+
+
 def front_matter(
     lines: tuple[str, ...], span: tuple[int, int] | None, path: str
 ) -> tuple[FileApproval, list[Finding]]:
     """Read the YAML front matter between the two ``---`` lines of ``span``."""
     if span is None:
         return FileApproval(), []
-    text = "\n".join(lines[span[0] + 1 : span[1]])
+    text = _yaml_text(lines[span[0] + 1 : span[1]])
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+        # BaseLoader: every scalar stays a string, so dates, !!int and the like cannot fail.
+        data = yaml.load(text, Loader=yaml.BaseLoader)  # noqa: S506 (BaseLoader builds no objects)
+    except (yaml.YAMLError, RecursionError) as error:
         mark = getattr(error, "problem_mark", None)
         line = span[0] + 2 + (mark.line if mark is not None else 0)
         problem = getattr(error, "problem", None) or "invalid YAML"
@@ -95,11 +105,13 @@ def yaml_tasks(
     lines: tuple[str, ...], path: str
 ) -> tuple[list[YamlTask], FileApproval, list[Finding]] | None:
     """The tasks of a YAML task file (``tasks:`` → list of maps with ``id``), or None."""
-    text = "\n".join(lines)
+    text = _yaml_text(lines)
     if len(text) > MAX_YAML_BYTES:
         return None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        return None  # nested deeper than Python recurses: not a task list
     except yaml.YAMLError as error:
         return _lenient(lines, path, error)
     if not isinstance(root, yaml.MappingNode):
