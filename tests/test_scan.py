@@ -263,23 +263,36 @@ def test_dependencies_make_approved_tasks_wait(repo: GitRepo):
 
 
 def test_bad_files_do_not_stop_a_scan(repo: GitRepo):
-    """Binary and oversized task files give findings; approvals elsewhere are still found."""
+    """Each kind of bad task file gives a finding with its line; approvals elsewhere still count."""
     base = repo.head()
-    marked = OPEN.replace("T001 Create", "T001 [approved] Create")
+    approve = "- [ ] T001 [approved] fine\n"
     files: dict[str, str | bytes] = {
-        TASKS: marked,
+        TASKS: OPEN.replace("T001 Create", "T001 [approved] Create"),
         "specs/002-bin/tasks.md": b"\x89PNG\r\n\x1a\n" + b"\0" * 64 + bytes(range(256)),
         "specs/003-utf/tasks.md": b"- [ ] T001 [approved] caf\xe9\n- [ ] T002 ok\n",
+        "specs/004-nul/tasks.md": b"- [ ] T001 [approved] a\n- [ ] T002 b\x00c\n",
+        "specs/005-big/tasks.md": approve + "x" * 5000,
+        "specs/006-crlf/tasks.md": b"\xef\xbb\xbf" + approve.replace("\n", "\r\n").encode(),
+        "specs/007-fence/tasks.md": approve + "```\n- [ ] T002 [approved] in code\n",
+        "specs/008-dup/tasks.md": approve + "- [ ] T001 [approved] again\n",
     }
     repo.commit("mixed", files)
-    report = scan(repo, base)
+    report = scan(repo, base, parser=Parser(max_bytes=4096))
     assert sorted((a.path, a.task_id) for a in report.result.approved) == [
         ("specs/001-todo/tasks.md", "T001"),
         ("specs/003-utf/tasks.md", "T001"),
+        ("specs/004-nul/tasks.md", "T001"),
+        ("specs/006-crlf/tasks.md", "T001"),
+        ("specs/007-fence/tasks.md", "T001"),
+        ("specs/008-dup/tasks.md", "T001"),
     ]
     assert sorted((f.path, f.line, f.code) for f in report.findings) == [
         ("specs/002-bin/tasks.md", 3, "input.binary"),
         ("specs/003-utf/tasks.md", 1, "input.invalid-utf8"),
+        ("specs/004-nul/tasks.md", 2, "input.nul"),
+        ("specs/005-big/tasks.md", 1, "input.too-large"),
+        ("specs/007-fence/tasks.md", 2, "markdown.unclosed-fence"),
+        ("specs/008-dup/tasks.md", 2, "tasks.duplicate-id"),
     ]
 
 
