@@ -7,6 +7,9 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+# tests/data holds fixture repositories (with their own tests): data, not this suite.
+collect_ignore = ["data"]
+
 
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:

@@ -44,6 +44,11 @@ def file_approval(mapping: Mapping[str, object]) -> FileApproval:
 _YAML_BREAKS: Final = str.maketrans({"\r": " ", "\x85": " ", "\u2028": " ", "\u2029": " "})
 
 
+def load_plain(text: str) -> object:
+    """YAML with every scalar kept a string: dates, ``!!int`` and the like cannot fail."""
+    return yaml.load(text, Loader=yaml.BaseLoader)  # noqa: S506 (BaseLoader builds no objects)
+
+
 def _yaml_text(lines: tuple[str, ...]) -> str:
     return "\n".join(lines).translate(_YAML_BREAKS)
 
@@ -56,8 +61,7 @@ def front_matter(
         return FileApproval(), []
     text = _yaml_text(lines[span[0] + 1 : span[1]])
     try:
-        # BaseLoader: every scalar stays a string, so dates, !!int and the like cannot fail.
-        data = yaml.load(text, Loader=yaml.BaseLoader)  # noqa: S506 (BaseLoader builds no objects)
+        data = load_plain(text)
     except (yaml.YAMLError, RecursionError) as error:
         mark = getattr(error, "problem_mark", None)
         line = span[0] + 2 + (mark.line if mark is not None else 0)
