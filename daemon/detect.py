@@ -23,6 +23,7 @@ keeping or adding a marker in that same commit, or by a new trailer.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class Commit:
     author: Person
     approved_items: tuple[str, ...] = ()
     signature: SignatureStatus = SignatureStatus.UNCHECKED
+    signer: str = ""  # the identity the signature verifies for (an email, or "Name <email>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +99,12 @@ class Policy:
         """Why ``commit``'s author may not approve, or None when they may."""
         if self.approvers and commit.author.email.lower() not in self.approvers:
             return f"{commit.author} is not in approval.approvers"
-        if self.require_signed and commit.signature is not SignatureStatus.GOOD:
-            return f"commit signature is {commit.signature} (approval.require_signed)"
+        if self.require_signed:
+            if commit.signature is not SignatureStatus.GOOD:
+                return f"commit signature is {commit.signature} (approval.require_signed)"
+            signer = commit.signer.rpartition("<")[2].rstrip(">").strip().lower()
+            if signer != commit.author.email.lower():
+                return f"signed by {commit.signer or 'nobody'}, not by the author {commit.author}"
         return None
 
 
@@ -155,72 +161,97 @@ class Ignored:
     path: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Fact:
-    """What the document said about a task at the last commit that touched its file."""
+    """What the document said about a task at the last commit that touched it."""
 
     digest: str
-    marked: Signal | None
+    signals: frozenset[Signal]  # the document's own approvals: marker, front matter
+    runnable: bool  # neither done nor held
+
+
+_PREFERENCE = (Signal.MARKER, Signal.FRONTMATTER, Signal.TRAILER)
 
 
 @dataclass(slots=True)
 class Detector:
-    """Fold commits into approvals. Feed it snapshots in first-parent order."""
+    """Fold commits into approvals. Feed it snapshots in first-parent order.
+
+    A task is approved at the commit that *introduces* an approval signal for its
+    current text while it is runnable: a marker or front matter it did not have, a
+    trailer naming it, new text that keeps a marker (the editor approves the edit),
+    or lifting a hold (or un-ticking a done task) that leaves a signal in place.
+    That commit's author is the approver, and must be authorized.
+    """
 
     policy: Policy = field(default_factory=Policy)
     approvals: dict[tuple[str, str], Approval] = field(default_factory=dict)
-    facts: dict[tuple[str, str], _Fact] = field(default_factory=dict)
+    facts: dict[str, dict[str, _Fact]] = field(default_factory=dict)
     withdrawals: list[Withdrawal] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
-    started: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def copy(self) -> Detector:
         """An independent detector in the same state, without its event history."""
-        return Detector(self.policy, dict(self.approvals), dict(self.facts), [], [], {})
+        facts = {path: dict(keys) for path, keys in self.facts.items()}
+        return Detector(self.policy, dict(self.approvals), facts, [], [])
 
     def feed(self, snapshot: Snapshot) -> None:
         """Apply one commit."""
         commit = snapshot.commit
         refusal = self.policy.refusal(commit)
         targets = self._trailer_targets(snapshot)
-        work: dict[str, set[str] | None] = {}
-        for path, keys in snapshot.changed.items():
-            work[path] = None if keys is None else set(keys)
-        for path, key in targets:
-            if path not in work:
-                work[path] = {key}
-            elif (pending := work[path]) is not None:
-                pending.add(key)
+        work = _work(snapshot, targets)
+        gone = [path for path in work if path not in snapshot.files]
+        moved = self._vanished(gone)
         for path in sorted(work):
             parsed = snapshot.files.get(path)
             if parsed is None:
-                self._drop_file(path, commit)
                 continue
+            known = self.facts.setdefault(path, {})
             wanted = work[path]
             if wanted is None:
                 wanted = set(parsed.index)
-                for stale in [k for k in self.facts if k[0] == path and k[1] not in wanted]:
-                    self._withdraw(stale, commit.sha, Reason.REMOVED)
-                    del self.facts[stale]
+                for stale in [key for key in known if key not in wanted]:
+                    self._withdraw((path, stale), commit.sha, Reason.REMOVED)
+                    del known[stale]
             for key in sorted(wanted, key=lambda k: parsed.index.get(k, -1)):
                 task = parsed.task(key)
-                if task is not None:
-                    self._apply(parsed, task, commit, refusal, (path, key) in targets)
+                if task is None:
+                    continue
+                if key not in known and (task.key, task.digest) in moved:
+                    self._move(moved.pop((task.key, task.digest)), path)
+                self._apply(parsed, task, commit, refusal, (path, key) in targets)
+        for path in gone:
+            for key in self.facts.pop(path, {}):
+                self._withdraw((path, key), commit.sha, Reason.REMOVED)
 
-    def _drop_file(self, path: str, commit: Commit) -> None:
-        for ident in [k for k in self.facts if k[0] == path]:
-            self._withdraw(ident, commit.sha, Reason.REMOVED)
-            del self.facts[ident]
+    def _vanished(self, gone: list[str]) -> dict[tuple[str, str], tuple[str, str]]:
+        """Tasks of deleted files by (key, digest).
 
-    def _signal(self, parsed: CoreFile, task: TaskCore) -> Signal | None:
-        signals = self.policy.signals
-        if task.approved and Signal.MARKER in signals:
-            return Signal.MARKER
+        A file renamed in the same commit takes them over, approvals included
+        (DESIGN §3: an approval binds to content, not to a path).
+        """
+        return {
+            (key, fact.digest): (path, key)
+            for path in gone
+            for key, fact in self.facts.get(path, {}).items()
+        }
+
+    def _move(self, source: tuple[str, str], path: str) -> None:
+        old_path, key = source
+        self.facts.setdefault(path, {})[key] = self.facts[old_path].pop(key)
+        approval = self.approvals.pop(source, None)
+        if approval is not None:
+            self.approvals[(path, key)] = dataclasses.replace(approval, path=path)
+
+    def _signals(self, parsed: CoreFile, task: TaskCore) -> frozenset[Signal]:
+        found = set()
+        if task.approved:
+            found.add(Signal.MARKER)
         approval = parsed.approval
-        by_file = approval.approved_all or task.key in approval.approved_keys
-        if by_file and Signal.FRONTMATTER in signals:
-            return Signal.FRONTMATTER
-        return None
+        if approval.approved_all or task.key in approval.approved_keys:
+            found.add(Signal.FRONTMATTER)
+        return frozenset(found) & self.policy.signals
 
     def _apply(
         self,
@@ -231,11 +262,13 @@ class Detector:
         trailer: bool,
     ) -> None:
         ident = (parsed.path, task.key)
-        before = self.facts.get(ident)
-        marked = self._signal(parsed, task)
-        self.facts[ident] = _Fact(task.digest, marked)
+        known = self.facts.setdefault(parsed.path, {})
+        before = known.get(task.key)
+        signals = self._signals(parsed, task)
+        runnable = not (task.done or parsed.held(task))
+        known[task.key] = _Fact(task.digest, signals, runnable)
         current = self.approvals.get(ident)
-        if task.done or parsed.held(task):
+        if not runnable:
             if current is not None:
                 self._withdraw(ident, commit.sha, Reason.DONE if task.done else Reason.HELD)
             if trailer:
@@ -243,26 +276,24 @@ class Detector:
                 self._ignore(commit, Signal.TRAILER, task.id, f"task is {state}", parsed.path)
             return
         if current is not None and current.digest == task.digest:
-            if current.signal is not Signal.TRAILER and marked is None:
-                self._withdraw(ident, commit.sha, Reason.UNMARKED)
-                current = None
-            else:
-                return
-        newly_marked = marked is not None and (
-            before is None or before.marked is None or before.digest != task.digest
-        )
-        signal = Signal.TRAILER if trailer else (marked if newly_marked else None)
+            if current.signal is Signal.TRAILER or signals:
+                return  # still approved, still supported
+            self._withdraw(ident, commit.sha, Reason.UNMARKED)
+            current = None
+        unchanged = before is not None and before.digest == task.digest and before.runnable
+        introduced = set(signals - before.signals) if unchanged and before else set(signals)
+        if trailer:
+            introduced.add(Signal.TRAILER)
         if current is not None:
-            reason = Reason.EDITED
-            if signal is not None and refusal is not None:
-                reason = Reason.UNAUTHORIZED
+            reason = Reason.UNAUTHORIZED if introduced and refusal is not None else Reason.EDITED
             self._withdraw(ident, commit.sha, reason)
-        if signal is None:
+        if not introduced:
             return
+        signal = next(s for s in _PREFERENCE if s in introduced)
         if refusal is not None:
             self._ignore(commit, signal, task.id, refusal, parsed.path)
             return
-        approval = Approval(
+        self.approvals[ident] = Approval(
             parsed.path,
             task.key,
             task.id,
@@ -273,8 +304,6 @@ class Detector:
             signal,
             commit.signature,
         )
-        self.approvals[ident] = approval
-        self.started[approval.ident] = commit.sha
 
     def _withdraw(self, ident: tuple[str, str], sha: str, reason: Reason) -> None:
         approval = self.approvals.pop(ident, None)
@@ -316,6 +345,19 @@ class Detector:
         return targets
 
 
+def _work(snapshot: Snapshot, targets: set[tuple[str, str]]) -> dict[str, set[str] | None]:
+    """Per file, the keys to re-read (None: every task): changed ones and trailer targets."""
+    work: dict[str, set[str] | None] = {
+        path: None if keys is None else set(keys) for path, keys in snapshot.changed.items()
+    }
+    for path, key in targets:
+        if path not in work:
+            work[path] = {key}
+        elif (pending := work[path]) is not None:
+            pending.add(key)
+    return work
+
+
 def _in_scope(path: str, scope: str) -> bool:
     """Whether a trailer's scope (``001-auth``, ``specs/001-auth``, a file path) covers ``path``."""
     if not scope:
@@ -352,11 +394,18 @@ def compare(
     """
     old = {approval.ident for approval in before.values()}
     new = {approval.ident: approval for approval in after.approvals.values()}
-    approved = tuple(a for ident, a in new.items() if ident not in old)
+    # An approval that moved with its file (same key, digest and approving commit) is the same.
+    old_moved = {(a.key, a.digest, a.commit) for a in before.values()}
+    new_moved = {(a.key, a.digest, a.commit) for a in new.values()}
+    approved = tuple(
+        a
+        for ident, a in new.items()
+        if ident not in old and (a.key, a.digest, a.commit) not in old_moved
+    )
     reasons = {w.approval.ident: w for w in after.withdrawals}
     withdrawn: list[Withdrawal] = []
     for approval in before.values():
-        if approval.ident in new:
+        if approval.ident in new or (approval.key, approval.digest, approval.commit) in new_moved:
             continue
         seen = reasons.get(approval.ident)
         if reachable is not None and approval.commit not in reachable:

@@ -24,10 +24,12 @@ from daemon.detect import Commit, Person, SignatureStatus
 from daemon.errors import RepositoryError, RevisionNotFoundError
 from daemon.globs import compile_glob, is_literal
 
+_MEMO_LIMIT: Final = 200_000
 _REGULAR: Final = frozenset({FileMode.BLOB, FileMode.BLOB_EXECUTABLE})
 _GIT_SAFETY: Final = (
     "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
     "-c", "protocol.ext.allow=never", "-c", "gpg.program=gpg", "-c", "gpg.ssh.program=ssh-keygen",
+    "-c", "gpg.x509.program=gpgsm",
 )  # fmt: skip
 
 
@@ -130,21 +132,29 @@ class Repo:
         """``tip``'s first-parent history, oldest first."""
         return [step.sha for step in self.history(tip)]
 
-    def history(self, tip: str) -> list[Step]:
+    def history(self, tip: str, since: str | None = None) -> list[Step]:
         """``tip``'s first-parent history, oldest first, with each commit's tree.
 
-        One walk reads each commit once; ``trailer`` says whether its message may
-        carry an ``Approved-Tasks`` trailer (a cheap byte test; the trailer is parsed
-        only then).
+        With ``since``, only the commits after it: None when ``since`` is not on
+        ``tip``'s first-parent history. One walk reads each commit once; ``trailer``
+        says whether its message may carry an ``Approved-Tasks`` trailer (a cheap byte
+        test; the trailer is parsed only then).
         """
         walker = self._repo.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL)
         walker.simplify_first_parent()
+        if since is not None:
+            walker.hide(_oid(since))
         steps = [
             Step(str(commit.id), str(commit.tree_id), _may_approve_raw(commit.raw_message))
             for commit in walker
         ]
         steps.reverse()
         return steps
+
+    def first_parent(self, sha: str) -> str | None:
+        """A commit's first parent, or None for a root commit."""
+        parents = self._commit(sha).parent_ids
+        return str(parents[0]) if parents else None
 
     def commit(self, sha: str, *, check_signature: bool = False, signers: str = "") -> Commit:
         """What detection needs of one commit."""
@@ -153,8 +163,10 @@ class Repo:
         person = Person(_text(author.raw_name), _text(author.raw_email))
         message = _text(obj.raw_message)
         items = tuple(trailers.approved_items(message)) if _may_approve(message) else ()
-        signature = self.verify(sha, signers) if check_signature else SignatureStatus.UNCHECKED
-        return Commit(sha, person, items, signature)
+        status, signer = (
+            self.verify(sha, signers) if check_signature else (SignatureStatus.UNCHECKED, "")
+        )
+        return Commit(sha, person, items, status, signer)
 
     def tree_of(self, sha: str) -> str:
         """The root tree of a commit."""
@@ -189,6 +201,8 @@ class Repo:
         if node.deep is not None:
             found.extend(self._collect(oid, node.deep))
         result = tuple(found)
+        if len(self._memo) >= _MEMO_LIMIT:
+            self._memo.clear()  # bounded: a long history revisits few trees twice
         self._memo[key] = result
         return result
 
@@ -200,9 +214,19 @@ class Repo:
         elif entry.type == ObjectType.TREE and (child.literal or child.wild or child.deep):
             found.extend((f"{name}/{path}", e) for path, e in self._collect(entry.id, child))
 
+    def blob_size(self, blob_id: str) -> int:
+        """A blob's size in bytes, without reading it."""
+        try:
+            return int(self._repo.odb.read_header(_oid(blob_id))[1])
+        except (KeyError, ValueError, pygit2.GitError) as error:
+            raise RepositoryError(f"{self.path}: object {blob_id} is missing") from error
+
     def blob(self, blob_id: str) -> bytes:
         """A blob's content."""
-        kind, data = self._repo.odb.read(_oid(blob_id))  # no Blob object: half the cost
+        try:
+            kind, data = self._repo.odb.read(_oid(blob_id))  # no Blob object: half the cost
+        except (KeyError, ValueError, pygit2.GitError) as error:
+            raise RepositoryError(f"{self.path}: object {blob_id} is missing") from error
         if kind != ObjectType.BLOB:
             raise RepositoryError(f"{self.path}: {blob_id} is not a blob")
         return bytes(data)
@@ -217,6 +241,8 @@ class Repo:
         wanted = list(dict.fromkeys(blob_ids))
         if not wanted:
             return {}
+        if len(wanted) == 1:
+            return {wanted[0]: self.blob(wanted[0])}
         argv = ["git", f"--git-dir={self.git_dir}", *_GIT_SAFETY, "cat-file", "--batch"]
         request = ("\n".join(wanted) + "\n").encode()
         try:
@@ -225,7 +251,7 @@ class Repo:
             ).stdout
             return _parse_batch(out, wanted)
         except (OSError, subprocess.SubprocessError, ValueError):
-            return {blob_id: self.blob(blob_id) for blob_id in wanted}
+            return {}  # callers read what is missing one by one (and report what git lacks)
 
     def read(self, tree: str, path: str) -> bytes | None:
         """The content of ``path`` in ``tree``, or None when it is not a regular file there."""
@@ -251,22 +277,28 @@ class Repo:
             elif entry.type == ObjectType.BLOB:
                 yield prefix, entry
 
-    def verify(self, sha: str, signers: str) -> SignatureStatus:
-        """Check a commit's signature with ``git verify-commit`` (SSH signers file or GPG)."""
+    def verify(self, sha: str, signers: str) -> tuple[SignatureStatus, str]:
+        """A commit's signature status and the identity it verifies for (``%G?``, ``%GS``).
+
+        Only a good signature (``G``) counts; the caller also compares the signer
+        with the author, since git authorship is free text.
+        """
         signature, _ = self._commit(sha).gpg_signature
         if not signature:
-            return SignatureStatus.NONE
+            return SignatureStatus.NONE, ""
         argv = ["git", f"--git-dir={self.git_dir}", *_GIT_SAFETY]
         if signers:
             argv += ["-c", f"gpg.ssh.allowedSignersFile={signers}"]
         result = subprocess.run(
-            [*argv, "verify-commit", sha],
+            [*argv, "log", "-1", "--no-walk", "--format=%G?%x00%GS", sha],
             capture_output=True,
             env=_git_env(),
             check=False,
             timeout=60,
         )
-        return SignatureStatus.GOOD if result.returncode == 0 else SignatureStatus.BAD
+        status, _, signer = result.stdout.decode("utf-8", "replace").strip().partition("\0")
+        good = result.returncode == 0 and status == "G"
+        return (SignatureStatus.GOOD if good else SignatureStatus.BAD), signer.strip()
 
 
 def _git_env() -> dict[str, str]:
@@ -275,6 +307,7 @@ def _git_env() -> dict[str, str]:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/nonexistent"),
         "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,  # ~/.gitconfig could name programs to run
         "GIT_TERMINAL_PROMPT": "0",
     }
 
@@ -304,7 +337,7 @@ def _text(raw: bytes) -> str:
 
 
 def _may_approve_raw(raw: bytes) -> bool:
-    return b"pproved-" in raw or b"PPROVED-" in raw
+    return b"approved-" in raw.lower()
 
 
 def _may_approve(message: str) -> bool:

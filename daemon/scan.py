@@ -18,15 +18,17 @@ from dataclasses import dataclass, field
 import structlog
 
 from daemon.detect import Approval, Detector, Policy, ScanResult, Snapshot, compare
+from daemon.errors import RepositoryError
 from daemon.git import FileEntry, Repo, Step
 from daemon.spec.incremental import update
 from daemon.spec.model import CoreFile, Finding, Task
 from daemon.spec.tasks import parse_cores, parse_tasks
-from daemon.spec.text import MAX_FILE_BYTES
+from daemon.spec.text import MAX_FILE_BYTES, too_large
 
 Progress = Callable[[int, int], None]
 log = structlog.get_logger("speckitd.scan")
 _TICK = 512
+PREFETCH_BYTES = 64 * 1024 * 1024
 _NOT_REGULAR = "not a regular file (symlink?); ignored"
 
 
@@ -69,15 +71,22 @@ class Parser:
             finding = Finding(path, 1, "input.not-regular", _NOT_REGULAR)
             return Tracked(entry, b"", CoreFile(path, (), findings=(finding,))), None
         data = prefetched.get(entry.blob)
-        if data is None:
-            data = repo.blob(entry.blob)
+        try:
+            size = len(data) if data is not None else repo.blob_size(entry.blob)
+            if size > self.max_bytes:
+                core = CoreFile(path, (), findings=(too_large(path, size, self.max_bytes),))
+                return Tracked(entry, b"", core), None
+            if data is None:
+                data = repo.blob(entry.blob)
+        except RepositoryError as error:
+            missing = Finding(path, 1, "input.missing", str(error))
+            return Tracked(entry, b"", CoreFile(path, (), findings=(missing,))), None
         key = (path, entry.blob)
-        core = self.cache.get(key)
-        if core is not None:
+        cached = self.cache.get(key)
+        if cached is not None:
             self.cache.move_to_end(key)
-            return Tracked(entry, data, core), changed_keys(
-                previous.core, core
-            ) if previous else None
+            keys = changed_keys(previous.core, cached) if previous else None
+            return Tracked(entry, data, cached), keys
         if previous is not None and previous.entry.regular:
             result = update(previous.core, previous.data, data, max_bytes=self.max_bytes)
             if result is not None:
@@ -153,6 +162,8 @@ class Scanner:
     policy: Policy
     parser: Parser = field(default_factory=Parser)
     signers: str = ""
+    # The state where the last scan ended: (tip, detector, position).
+    checkpoint: tuple[str, Detector, Position] | None = None
 
     def snapshots(self, steps: list[Step], at: Position) -> Iterator[Snapshot]:
         """Snapshots of the commits in ``steps`` that change a task file or carry a trailer.
@@ -160,8 +171,7 @@ class Scanner:
         ``at`` is the position just before ``steps[0]``; the walk moves it along.
         """
         trees = {step.tree: self.repo.task_files(step.tree) for step in steps}
-        needed = {e.blob for files in trees.values() for e in files.values() if e.regular}
-        prefetched = self.repo.blobs(sorted(needed - {t.entry.blob for t in at.tracked.values()}))
+        prefetched = self._prefetch(trees, at)
         for step in steps:
             changed: dict[str, frozenset[str] | None] = {}
             if step.tree != at.tree:
@@ -186,11 +196,36 @@ class Scanner:
             if changed or commit.approved_items:
                 yield Snapshot(commit, at.files(), changed)
 
+    def _prefetch(
+        self, trees: Mapping[str, Mapping[str, FileEntry]], at: Position
+    ) -> dict[str, bytes]:
+        """The task-file versions these trees hold, read in one go up to ``PREFETCH_BYTES``.
+
+        Versions over the size limit, or beyond the byte budget, are left to be
+        handled (or read) one at a time.
+        """
+        known = {tracked.entry.blob for tracked in at.tracked.values()}
+        wanted: list[str] = []
+        budget = PREFETCH_BYTES
+        for files in trees.values():
+            for entry in files.values():
+                if not entry.regular or entry.blob in known:
+                    continue
+                known.add(entry.blob)
+                try:
+                    size = self.repo.blob_size(entry.blob)
+                except RepositoryError:
+                    continue
+                if size <= self.parser.max_bytes and size <= budget:
+                    wanted.append(entry.blob)
+                    budget -= size
+        return self.repo.blobs(wanted)
+
     def state_at(self, sha: str) -> Detector:
         """The approvals at ``sha``: its first-parent history replayed."""
         detector = Detector(self.policy)
-        for snapshot in self.snapshots(self.repo.history(sha), Position()):
-            detector.feed(snapshot)
+        history = self.repo.history(sha)
+        self._feed(detector, history, Position(), _Counter(len(history), None))
         return detector
 
     def scan(
@@ -200,7 +235,17 @@ class Scanner:
 
         The history shared by both tips is replayed once; after a force-push the
         old tip's own commits are replayed on a copy, to know what was approved there.
+        When ``old`` is where this scanner's last scan ended, only the commits since
+        are walked (the daemon's case: one push at a time).
         """
+        resumed = self._resume(new, old)
+        if resumed is not None:
+            detector, at, steps = resumed
+            counter = _Counter(len(steps), progress)
+            start = dict(detector.approvals)
+            self._feed(detector, steps, at, counter)
+            counter.finish()
+            return self._report(old, new, len(steps), start, detector=detector, at=at)
         chain_new = self.repo.history(new)
         chain_old: list[Step] = []
         if old is not None:
@@ -227,13 +272,42 @@ class Scanner:
         self._feed(detector, chain_new[shared:], at, counter)
         counter.finish()
         reachable = {step.sha for step in chain_new} if rewritten else None
+        commits = len(chain_new) - shared
+        return self._report(
+            old, new, commits, before, detector=detector, at=at, reachable=reachable
+        )
+
+    def _resume(self, new: str, old: str | None) -> tuple[Detector, Position, list[Step]] | None:
+        """The saved state at ``old`` and the commits from there to ``new``, if it applies."""
+        saved = self.checkpoint
+        if old is None or saved is None or saved[0] != old:
+            return None
+        steps = self.repo.history(new, since=old)
+        if steps and self.repo.first_parent(steps[0].sha) != old:
+            return None  # old is merged in, not on the first-parent line: replay in full
+        if not steps and new != old:
+            return None
+        return saved[1].copy(), saved[2].copy(), steps
+
+    def _report(
+        self,
+        old: str | None,
+        new: str,
+        commits: int,
+        before: dict[tuple[str, str], Approval],
+        *,
+        detector: Detector,
+        at: Position,
+        reachable: set[str] | None = None,
+    ) -> ScanReport:
         result = compare(before, detector, reachable)
         _log_ignored(result)
         tasks, detail_findings = self._details(result.approved, at)
         files = at.files()
         waiting = tuple(_waiting(result.approved, tasks, files))
         findings = [f for core in files.values() for f in core.findings] + detail_findings
-        commits = len(chain_new) - shared
+        self.checkpoint = (new, detector.copy(), at.copy())
+        rewritten = reachable is not None
         return ScanReport(
             old, new, commits, rewritten, result, tasks, waiting, tuple(findings), detector, files
         )

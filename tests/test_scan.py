@@ -309,12 +309,16 @@ def test_symlinked_task_file_is_a_finding_not_content(repo: GitRepo):
 
 
 def _ssh_signing(git: GitRepo, tmp_path: Path) -> Path:
-    key = tmp_path / "key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    """Alice's and Mallory's SSH keys in an allowed-signers file; Alice's key signs by default."""
+    lines = []
+    for who, email in (("alice", ALICE[1]), ("mallory", MALLORY[1])):
+        key = tmp_path / who
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        lines.append(f"{email} {(tmp_path / f'{who}.pub').read_text()}")
     signers = tmp_path / "allowed_signers"
-    signers.write_text(f"{ALICE[1]} {(tmp_path / 'key.pub').read_text()}")
+    signers.write_text("".join(lines))
     git.git("config", "gpg.format", "ssh")
-    git.git("config", "user.signingkey", str(key))
+    git.git("config", "user.signingkey", str(tmp_path / "alice"))
     return signers
 
 
@@ -331,14 +335,19 @@ def test_require_signed_accepts_only_verified_commits(repo: GitRepo, tmp_path: P
     repo.git("add", "-A")
     repo.git("commit", "-q", "-S", "-m", "signed\n\nApproved-Tasks: T002")
     signed = repo.head()
+    # Mallory writes Alice as the author but can only sign with her own key.
+    repo.git("config", "user.signingkey", str(tmp_path / "mallory"))
+    repo.git("commit", "-q", "--allow-empty", "-S", "-m", "forged\n\nApproved-Tasks: T001")
+    forged = repo.head()
     git_repo = Repo(repo.path, DEFAULT_TASK_FILES)
     scanner = Scanner(git_repo, Policy(require_signed=True), Parser(), str(signers))
-    report = scanner.scan(signed, base)
+    report = scanner.scan(forged, base)
     assert [(a.task_id, a.commit, a.signature) for a in report.result.approved] == [
         ("T002", signed, SignatureStatus.GOOD)
     ]
     assert [(i.commit, i.reason) for i in report.result.ignored] == [
-        (unsigned, "commit signature is none (approval.require_signed)")
+        (unsigned, "commit signature is none (approval.require_signed)"),
+        (forged, f"signed by {MALLORY[1]}, not by the author Alice Approver <{ALICE[1]}>"),
     ]
 
 
@@ -348,3 +357,72 @@ def test_signals_setting_limits_what_approves(repo: GitRepo):
     repo.commit("x\n\nApproved-Tasks: T001")
     only_markers = frozenset({Signal.MARKER, Signal.FRONTMATTER})
     assert scan(repo, base, signals=only_markers).result.approved == ()
+
+
+def test_lifting_a_hold_approves_with_the_remaining_signal(repo: GitRepo):
+    """A held task with front matter or a marker is approved by whoever lifts the hold."""
+    base = repo.head()
+    held = "---\napproved_tasks: [T001]\n---\n" + OPEN.replace("T001 Create", "T001 [hold] Create")
+    repo.commit("approve but hold", {TASKS: held})
+    assert scan(repo, base).result.approved == ()
+    lifted = repo.commit("lift", {TASKS: held.replace(" [hold]", "")}, author=BOB)
+    assert approved(scan(repo, base, approvers=(ALICE[1],))) == []
+    report = scan(repo, base)
+    assert approved(report) == [("T001", lifted, BOB[1], "frontmatter")]
+
+
+def test_a_new_signal_from_an_approver_counts_after_an_ignored_one(repo: GitRepo):
+    """Mallory's marker is ignored; Alice's front matter for the same text then approves it."""
+    base = repo.head()
+    marked = OPEN.replace("T001 Create", "T001 [approved] Create")
+    repo.commit("mallory", {TASKS: marked}, author=MALLORY)
+    alice = repo.commit("alice", {TASKS: "---\nstatus: approved\n---\n" + marked})
+    report = scan(repo, base, approvers=(ALICE[1],))
+    assert approved(report) == [
+        ("T001", alice, ALICE[1], "frontmatter"),
+        ("T002", alice, ALICE[1], "frontmatter"),
+    ]
+
+
+def test_renaming_a_feature_folder_keeps_approvals(repo: GitRepo):
+    """Moving a task file (git mv) keeps its approvals: nothing withdrawn or approved again."""
+    marked = OPEN.replace("T001 Create", "T001 [approved] Create")
+    approve = repo.commit("approve", {TASKS: marked})
+    repo.git("mv", "specs/001-todo", "specs/001-todo-app")
+    moved = repo.commit("rename", author=BOB)
+    report = scan(repo, approve, approvers=(ALICE[1],))
+    assert report.result.approved == ()
+    assert report.result.withdrawn == ()
+    assert report.result.ignored == ()
+    state = report.detector.approvals[("specs/001-todo-app/tasks.md", "T1")]
+    assert (state.commit, state.approver.email) == (approve, ALICE[1])
+    assert repo.head() == moved
+
+
+def test_a_scanner_resumes_from_its_last_tip(repo: GitRepo):
+    """Scanning on from where the last scan ended reads only new versions, same answer."""
+    lines = [f"- [ ] T{n:03d} Task {n}" for n in range(1, 6)]
+    repo.commit("tasks", {TASKS: tasks_md(*lines)})
+    git_repo = Repo(repo.path, DEFAULT_TASK_FILES)
+    parser = Parser()
+    scanner = Scanner(git_repo, Policy(), parser)
+    first = repo.head()
+    scanner.scan(first)
+    reads = parser.full_parses + parser.incremental
+    lines[1] = lines[1].replace("T002 Task", "T002 [approved] Task")
+    approve = repo.commit("approve T002", {TASKS: tasks_md(*lines)})
+    repo.commit("work", {"src/x.py": "x = 1\n"})
+    resumed = scanner.scan(repo.head(), first)
+    assert parser.full_parses + parser.incremental == reads + 1
+    assert resumed.commits == 2
+    fresh = Scanner(Repo(repo.path, DEFAULT_TASK_FILES), Policy()).scan(repo.head(), first)
+    assert resumed.result == fresh.result
+    assert approved(resumed) == [("T002", approve, ALICE[1], "marker")]
+    # After a force-push the saved tip is not an ancestor: the scanner replays in full.
+    repo.git("reset", "-q", "--hard", first)
+    repo.commit("other", {"src/y.py": "y = 1\n"})
+    rewritten = scanner.scan(repo.head(), scanner.checkpoint[0] if scanner.checkpoint else None)
+    assert rewritten.rewritten
+    assert [(w.approval.task_id, w.reason) for w in rewritten.result.withdrawn] == [
+        ("T002", Reason.REWRITTEN)
+    ]

@@ -21,6 +21,9 @@ from daemon import trailers
         ("subject\n\nbody text\nApproved-Tasks: T4\n", []),
         ("subject\n\nApproved-Tasks: T4\n\nbody after\n", []),
         ("subject\r\n\r\nApproved-Tasks: 001-auth/T-002\r\n", ["001-auth/T-002"]),
+        ("Approve\n\nApproved-Tasks: T001\n(cherry picked from commit 0123abcd)\n", ["T001"]),
+        ("x\n\nsome note\nSigned-off-by: A <a@b>\nApproved-Tasks: T9\n", ["T9"]),
+        ("x\n\nn1\nn2\nn3\nn4\nn5\nn6\nn7\nApproved-Tasks: T9\nSigned-off-by: A <a@b>", []),
     ],
 )
 def test_approved_items(message, items):

@@ -112,6 +112,8 @@ def _edit(previous: CoreFile, old: bytes, new: bytes) -> _Edit | None:
         return None
     if new.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return None
+    if new.startswith(b"---") and not previous.kinds.startswith(bytes([Kind.FRONT])):
+        return None  # an unclosed front matter opener: any edit below may close it
     prefix = common_prefix(old, new)
     suffix = common_suffix(old, new, min(len(old), len(new)) - prefix)
     end_old, end_new = len(old) - suffix, len(new) - suffix

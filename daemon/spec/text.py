@@ -42,6 +42,12 @@ def _looks_binary(data: bytes) -> bool:
     return texty < 0.9 * len(sample)
 
 
+def too_large(path: str, size: int, max_bytes: int) -> Finding:
+    """The finding for a file over the size limit (callers may know the size unread)."""
+    message = f"file is {_size(size)}, over the {_size(max_bytes)} limit; not parsed"
+    return Finding(path, 1, "input.too-large", message, Severity.ERROR)
+
+
 def _size(count: int) -> str:
     if count >= 1_048_576:
         return f"{count / 1_048_576:.1f} MiB"
@@ -62,8 +68,7 @@ def decode(data: bytes, path: str, *, max_bytes: int = MAX_FILE_BYTES) -> Docume
     """Decode a document, reporting and repairing what is wrong with its bytes."""
     findings: list[Finding] = []
     if len(data) > max_bytes:
-        message = f"file is {_size(len(data))}, over the {_size(max_bytes)} limit; not parsed"
-        return Document(path, (), (Finding(path, 1, "input.too-large", message, Severity.ERROR),))
+        return Document(path, (), (too_large(path, len(data), max_bytes),))
     if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return _checked(path, _wide(data, "utf-32", path, findings), findings)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
