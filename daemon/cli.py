@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,8 +26,14 @@ from daemon.errors import (
     UsageError,
     exit_code_for,
 )
+from daemon.gates.agentfile import read_agent
+from daemon.gates.checks import check_findings, run_checks
+from daemon.gates.model import RuleConfig
+from daemon.gates.report import FORMATS, render
+from daemon.gates.sandbox import choose
 from daemon.git import Repo
 from daemon.inventory import DirectorySource, Inventory, Source, TreeSource
+from daemon.lint import lint_change
 from daemon.render import findings_text, scan_payload, scan_text, tasks_payload, tasks_text
 from daemon.scan import Parser, Scanner
 from daemon.settings import Settings, load_settings
@@ -59,6 +66,22 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--to", dest="new", help="new tip (default: the watched branch, or HEAD)")
     scan.add_argument("--json", action="store_true", help="machine-readable output")
     scan.set_defaults(handler=cmd_scan)
+
+    lint_cmd = commands.add_parser("lint", help="check a change against the agent's rules")
+    lint_cmd.add_argument("--repo", type=Path, default=Path(), help="repository (default: .)")
+    lint_cmd.add_argument("--base", help="base revision (default: the merge base with the "
+                          "watched branch, or HEAD with --staged)")  # fmt: skip
+    heads = lint_cmd.add_mutually_exclusive_group()
+    heads.add_argument("--head", help="head revision (default: HEAD)")
+    heads.add_argument("--staged", action="store_true", help="check the index (a pre-commit)")
+    lint_cmd.add_argument("--task", action="append", default=[], metavar="ID",
+                          help="the task being implemented (repeatable)")  # fmt: skip
+    lint_cmd.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    lint_cmd.add_argument("--agent", type=Path, help="agent file whose rules apply "
+                          "(default: the backend-engineer rules)")  # fmt: skip
+    lint_cmd.add_argument("--checks", action="store_true", help="also run checks.commands "
+                          "on the working tree, in the sandbox (checks.sandbox)")  # fmt: skip
+    lint_cmd.set_defaults(handler=cmd_lint)
     return parser
 
 
@@ -76,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpeckitdError as error:
         print(f"speckitd: error: {error}", file=sys.stderr)
         return exit_code_for(error)
+    except BrokenPipeError:
+        # The reader went away (``speckitd ... | head``): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def policy_of(settings: Settings) -> Policy:
@@ -143,6 +170,54 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     progress = _progress(sys.stderr) if sys.stderr.isatty() else None
     report = _scanner(repo, settings).scan(new, old, progress)
     return _emit(scan_payload(str(root), report), scan_text, json_out=args.json)
+
+
+def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
+    """``speckitd lint``: exit 0 when clean, 1 on findings, 2 on a usage or settings error."""
+    root: Path = args.repo
+    config = RuleConfig()
+    if args.agent is not None:
+        try:
+            config = read_agent(args.agent.read_text(encoding="utf-8"), str(args.agent)).rules
+        except OSError as error:
+            raise UsageError(
+                f"{args.agent}: cannot read the agent file ({error.strerror})"
+            ) from error
+    try:
+        repo = Repo(root, tuple(settings.spec.task_files))
+        head = None if args.staged else repo.resolve(args.head or "HEAD")
+        base = repo.resolve(args.base) if args.base else _lint_base(repo, settings, root, head)
+    except RepositoryError as error:
+        raise UsageError(str(error)) from error
+    findings = lint_change(repo, base=base, head=head, task_ids=tuple(args.task), config=config)
+    if args.checks:
+        sandbox = choose(settings.checks.sandbox)
+        timeout = float(settings.checks.timeout_seconds)
+        runs = run_checks(
+            settings.checks.commands, worktree=root.resolve(), sandbox=sandbox, timeout=timeout
+        )
+        findings += check_findings(runs, timeout)
+    print(render(findings, args.format, tool_version=__version__, root=str(root.resolve())))
+    return EXIT_FINDINGS if findings else EXIT_OK
+
+
+def _lint_base(repo: Repo, settings: Settings, root: Path, head: str | None) -> str | None:
+    """What a change is measured against when ``--base`` is not given.
+
+    Staged: HEAD (nothing on a first commit). Otherwise the merge base with the
+    watched branch, or the head's parent when the head is on that branch.
+    """
+    if head is None:
+        try:
+            return repo.resolve("HEAD")
+        except RepositoryError:
+            return None
+    try:
+        branch = repo.resolve(_branch_for(settings, root) or "main")
+    except RepositoryError:
+        branch = None
+    base = repo.merge_base(head, branch) if branch else None
+    return repo.first_parent(head) if base in {None, head} else base
 
 
 def _emit(payload: dict[str, Any], text: Callable[[dict[str, Any]], str], *, json_out: bool) -> int:

@@ -78,6 +78,28 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class Delta:
+    """One changed file between two trees (or a tree and the index)."""
+
+    status: str  # added, modified, deleted, renamed
+    path: str
+    old_path: str | None
+    old_blob: str | None
+    new_blob: str | None
+    binary: bool
+
+
+_STATUS: Final = {
+    pygit2.enums.DeltaStatus.ADDED: "added",
+    pygit2.enums.DeltaStatus.MODIFIED: "modified",
+    pygit2.enums.DeltaStatus.DELETED: "deleted",
+    pygit2.enums.DeltaStatus.RENAMED: "renamed",
+    pygit2.enums.DeltaStatus.COPIED: "added",
+    pygit2.enums.DeltaStatus.TYPECHANGE: "modified",
+}
+
+
+@dataclass(frozen=True, slots=True)
 class FileEntry:
     """A task file in a tree: its blob, and whether it is a regular file (not a symlink)."""
 
@@ -150,6 +172,11 @@ class Repo:
         ]
         steps.reverse()
         return steps
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        """The best common ancestor of two commits, or None."""
+        found: object = self._repo.merge_base(_oid(a), _oid(b))  # None when unrelated
+        return str(found) if found is not None else None
 
     def first_parent(self, sha: str) -> str | None:
         """A commit's first parent, or None for a root commit."""
@@ -252,6 +279,62 @@ class Repo:
             return _parse_batch(out, wanted)
         except (OSError, subprocess.SubprocessError, ValueError):
             return {}  # callers read what is missing one by one (and report what git lacks)
+
+    def diff(self, base: str | None, head: str | None) -> list[Delta]:
+        """Files that differ from commit ``base`` to commit ``head``.
+
+        ``base`` None is the empty tree (a first commit); ``head`` None is the index
+        (what ``git commit`` would record). Renames are detected; symlinks and
+        submodules are reported as binary.
+        """
+        if base is None and head is None:
+            return [
+                Delta("added", entry.path, None, None, str(entry.id), entry.mode not in _REGULAR)
+                for entry in self._repo.index
+            ]
+        if base is None:
+            diff = self._commit(str(head)).tree.diff_to_tree(swap=True)
+        elif head is None:
+            diff = self._repo.index.diff_to_tree(self._commit(base).tree)
+        else:
+            diff = self._repo.diff(self._commit(base), self._commit(head))
+        diff.find_similar()
+        found: list[Delta] = []
+        for delta in diff.deltas:
+            status = _STATUS.get(delta.status)
+            if status is None:
+                continue
+            new_regular = delta.new_file.mode in _REGULAR
+            old_regular = delta.old_file.mode in _REGULAR
+            found.append(
+                Delta(
+                    status=status,
+                    path=delta.new_file.path if status != "deleted" else delta.old_file.path,
+                    old_path=delta.old_file.path if status == "renamed" else None,
+                    old_blob=str(delta.old_file.id) if status != "added" else None,
+                    new_blob=str(delta.new_file.id) if status != "deleted" else None,
+                    binary=bool(delta.is_binary)
+                    or (status != "deleted" and not new_regular)
+                    or (status not in {"added"} and not old_regular),
+                )
+            )
+        return found
+
+    def index_tree_files(self, suffix: str) -> dict[str, str]:
+        """Blob ids of the index's files ending with ``suffix`` (what a commit would hold)."""
+        return {
+            entry.path: str(entry.id)
+            for entry in self._repo.index
+            if entry.path.endswith(suffix) and entry.mode in _REGULAR
+        }
+
+    def tree_files(self, tree: str, suffix: str) -> dict[str, str]:
+        """Blob ids of the regular files in ``tree`` whose path ends with ``suffix``."""
+        return {
+            prefix + (obj.name or ""): str(obj.id)
+            for prefix, obj in self._walk(self._tree(tree), "")
+            if (obj.name or "").endswith(suffix) and obj.filemode in _REGULAR
+        }
 
     def read(self, tree: str, path: str) -> bytes | None:
         """The content of ``path`` in ``tree``, or None when it is not a regular file there."""

@@ -17,7 +17,9 @@ Only functions the change adds or edits are judged.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Final
 
 from daemon.gates.model import RULES, Change, LintFinding, RuleConfig, Status
@@ -26,6 +28,7 @@ from daemon.globs import matches
 
 _QUERIES: Final = frozenset({"select", "delete", "update"})
 _FILTERS: Final = frozenset({"where", "filter", "filter_by", "having"})
+_CALLS: Final = re.compile(r"\b(?:select|delete|update|query|get)\s*\(")
 
 
 def owned_tables(sources: Iterable[str], owner_columns: tuple[str, ...]) -> dict[str, str]:
@@ -70,70 +73,34 @@ def _filters_owner(expression: ast.AST, owner: str) -> bool:
     return False
 
 
-def _parents(root: ast.AST) -> dict[ast.AST, ast.AST]:
-    return {child: node for node in ast.walk(root) for child in ast.iter_child_nodes(node)}
-
-
-def _chain_filters(
-    call: ast.Call, parents: Mapping[ast.AST, ast.AST]
-) -> tuple[list[ast.AST], ast.AST]:
-    """The filter arguments chained onto ``call`` (``.where(...)``...), and the chain's top."""
+def _descend(call: ast.Call) -> tuple[ast.AST, list[ast.AST]]:
+    """The innermost call of a chain like ``select(T).where(a).order_by(b)``, with its filters."""
     filters: list[ast.AST] = []
     node: ast.AST = call
-    while True:
-        attribute = parents.get(node)
-        outer = parents.get(attribute) if attribute is not None else None
-        if not (
-            isinstance(attribute, ast.Attribute)
-            and isinstance(outer, ast.Call)
-            and outer.func is attribute
-        ):
-            return filters, node
-        if attribute.attr in _FILTERS:
-            filters += [*outer.args, *outer.keywords]
-        node = outer
+    while (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Call)
+    ):
+        if node.func.attr in _FILTERS:
+            filters += [*node.args, *node.keywords]
+        node = node.func.value
+    return node, filters
 
 
-def _assigned_name(node: ast.AST, parents: Mapping[ast.AST, ast.AST]) -> str | None:
-    parent = parents.get(node)
-    if isinstance(parent, ast.Assign | ast.AnnAssign):
-        targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
-        if len(targets) == 1 and isinstance(targets[0], ast.Name):
-            return targets[0].id
+def _assignment(node: ast.AST) -> tuple[str, ast.Call] | None:
+    """``name = <call>``: the name and the call."""
+    target: ast.expr
+    value: ast.expr | None
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target, value = node.targets[0], node.value
+    elif isinstance(node, ast.AnnAssign):
+        target, value = node.target, node.value
+    else:
+        return None
+    if isinstance(target, ast.Name) and isinstance(value, ast.Call):
+        return target.id, value
     return None
-
-
-def _later_filters(function: Function, name: str, after: int) -> list[ast.AST]:
-    """Filters added later to a statement variable: ``stmt = stmt.where(...)``."""
-    found: list[ast.AST] = []
-    for node in ast.walk(function):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in _FILTERS
-            and node.lineno >= after
-            and name in names_in(node.func.value)
-        ):
-            found += [*node.args, *node.keywords]
-    return found
-
-
-def _ownership_checked(function: Function, name: str, owner: str, after: int) -> bool:
-    """Whether ``name`` (a fetched object) has its owner compared with a user later on."""
-    for node in ast.walk(function):
-        if getattr(node, "lineno", 0) < after:
-            continue
-        if isinstance(node, ast.Compare):
-            sides = [node.left, *node.comparators]
-            on_owner = [s for s in sides if _attribute_of(s, name, owner)]
-            if on_owner and any(_userish(s) for s in sides if s not in on_owner):
-                return True
-        elif isinstance(node, ast.Call):
-            args = [*node.args, *(k.value for k in node.keywords)]
-            passes = any(isinstance(a, ast.Name) and a.id == name for a in args)
-            if passes and any(_userish(a) for a in args):
-                return True
-    return False
 
 
 def _attribute_of(node: ast.AST, name: str, attribute: str) -> bool:
@@ -151,37 +118,92 @@ def _table_of(call: ast.Call, owned: Mapping[str, str]) -> str | None:
     return first.id if isinstance(first, ast.Name) and first.id in owned else None
 
 
-def _violations(function: Function, owned: Mapping[str, str]) -> list[tuple[int, str]]:
-    parents = _parents(function)
-    found: list[tuple[int, str]] = []
+@dataclass(slots=True)
+class _Function:
+    """One walk's worth of facts about a function: queries, chains, names, checks."""
+
+    queries: list[tuple[ast.Call, str, str]] = field(default_factory=list)
+    chained: dict[int, list[ast.AST]] = field(default_factory=dict)  # id(query) → filters
+    names: dict[int, str] = field(
+        default_factory=dict
+    )  # id(query) → the variable it is assigned to
+    filter_calls: list[ast.Call] = field(default_factory=list)
+    compares: list[ast.Compare] = field(default_factory=list)
+    calls: list[ast.Call] = field(default_factory=list)
+
+
+def _read(function: Function, owned: Mapping[str, str]) -> _Function:
+    facts = _Function()
     for node in ast.walk(function):
+        assigned = _assignment(node)
+        if assigned is not None:
+            bottom, _ = _descend(assigned[1])
+            facts.names[id(bottom)] = assigned[0]
+        if isinstance(node, ast.Compare):
+            facts.compares.append(node)
+            continue
         if not isinstance(node, ast.Call):
             continue
+        facts.calls.append(node)
         func = node.func
-        name = (
-            func.id
-            if isinstance(func, ast.Name)
-            else func.attr
-            if isinstance(func, ast.Attribute)
-            else ""
-        )
-        table = _table_of(node, owned)
-        if table is None:
+        if isinstance(func, ast.Attribute) and func.attr in _FILTERS:
+            facts.filter_calls.append(node)
+            bottom, filters = _descend(node)
+            facts.chained.setdefault(id(bottom), []).extend(filters)
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        if name in _QUERIES or name in {"query", "get"}:
+            table = _table_of(node, owned)
+            if table is not None:
+                facts.queries.append((node, name, table))
+    return facts
+
+
+def _later_filters(facts: _Function, name: str, after: int) -> list[ast.AST]:
+    """Filters added later to a statement variable: ``stmt = stmt.where(...)``."""
+    found: list[ast.AST] = []
+    for call in facts.filter_calls:
+        base = call.func.value if isinstance(call.func, ast.Attribute) else None
+        if call.lineno >= after and base is not None and name in names_in(base):
+            found += [*call.args, *call.keywords]
+    return found
+
+
+def _ownership_checked(facts: _Function, name: str, owner: str, after: int) -> bool:
+    """Whether ``name`` (a fetched object) has its owner compared with a user later on."""
+    for compare in facts.compares:
+        if compare.lineno < after:
             continue
+        sides = [compare.left, *compare.comparators]
+        on_owner = [s for s in sides if _attribute_of(s, name, owner)]
+        if on_owner and any(_userish(s) for s in sides if s not in on_owner):
+            return True
+    for call in facts.calls:
+        if call.lineno < after:
+            continue
+        args = [*call.args, *(k.value for k in call.keywords)]
+        if any(isinstance(a, ast.Name) and a.id == name for a in args) and any(
+            _userish(a) for a in args
+        ):
+            return True
+    return False
+
+
+def _violations(function: Function, owned: Mapping[str, str]) -> list[tuple[int, str]]:
+    facts = _read(function, owned)
+    found: list[tuple[int, str]] = []
+    for node, name, table in facts.queries:
         owner = owned[table]
+        variable = facts.names.get(id(node))
         if name in _QUERIES or name == "query":
-            filters, top = _chain_filters(node, parents)
-            variable = _assigned_name(top, parents)
+            filters = list(facts.chained.get(id(node), []))
             if variable:
-                filters += _later_filters(function, variable, node.lineno)
+                filters += _later_filters(facts, variable, node.lineno)
             if not any(_filters_owner(f, owner) for f in filters):
                 what = f"{name}({table}) is not filtered by {table}.{owner}"
                 found.append((node.lineno, f"{what} of the authenticated user"))
-        elif name == "get" and isinstance(func, ast.Attribute):
-            variable = _assigned_name(node, parents)
-            if variable is None or not _ownership_checked(function, variable, owner, node.lineno):
-                what = f"get({table}, ...) is used without checking its {owner}"
-                found.append((node.lineno, f"{what} against the authenticated user"))
+        elif variable is None or not _ownership_checked(facts, variable, owner, node.lineno):
+            what = f"get({table}, ...) is used without checking its {owner}"
+            found.append((node.lineno, f"{what} against the authenticated user"))
     return found
 
 
@@ -212,7 +234,12 @@ def check_isolation(change: Change, config: RuleConfig) -> list[LintFinding]:
         before = {}
         if old_module is not None and changed.old is not None:
             before = {d.qualname: source_of(changed.old, d.node) for d in functions(old_module)}
+        lines = changed.new.splitlines()
         for defined in functions(module) if module else ():
+            node = defined.node
+            body = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+            if not any(table in body for table in owned) or not _CALLS.search(body):
+                continue  # no query on an owned table can be in here
             if before.get(defined.qualname) == source_of(changed.new, defined.node):
                 continue
             for line, message in _violations(defined.node, owned):

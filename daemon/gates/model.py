@@ -191,6 +191,12 @@ RULES: Mapping[str, RuleInfo] = {
             "Remove the credential; read it from settings or the environment at run time.",
         ),
         RuleInfo(
+            "CHECK",
+            "external-check",
+            "The repository's own checks (checks.commands) pass, run in the sandbox.",
+            "Fix what the command reports; run it locally the same way to reproduce.",
+        ),
+        RuleInfo(
             "SK008",
             "protected-paths",
             "Protected paths stay untouched.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -10,13 +11,24 @@ Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 
 def parse(text: str | None) -> ast.Module | None:
-    """The module's AST, or None when it is absent or does not parse (ruff reports that)."""
-    if text is None:
-        return None
+    """The module's AST, or None when it is absent or does not parse (ruff reports that).
+
+    Cached by text: every rule reads the same files, and the AST is not mutated.
+    """
+    return None if text is None else _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.Module | None:
     try:
         return ast.parse(text)
     except (SyntaxError, ValueError, RecursionError):
         return None
+
+
+def clear_cache() -> None:
+    """Forget parsed modules (benchmarks measure cold runs)."""
+    _parse.cache_clear()
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,14 +99,22 @@ def _read_module(path: str, tree: ast.Module) -> _Module:
     found = _Module(path)
     for node in tree.body:
         _read_top_level(found, node)
-    for child in ast.walk(tree):
-        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
-            found.routes += _routes_of(path, child, found.routers)
-        elif isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
-            parent = child.func.value
-            if child.func.attr == "include_router" and isinstance(parent, ast.Name) and child.args:
-                prefix = _const(_keyword(child, "prefix")) or ""
-                found.includes.append((parent.id, child.args[0], prefix))
+    if not found.routers:
+        return found  # routes and includes hang off a router or app declared here
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            found.routes += _routes_of(path, node, found.routers)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            call = node.value
+            func = call.func
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr == "include_router"
+                and isinstance(func.value, ast.Name)
+                and call.args
+            ):
+                prefix = _const(_keyword(call, "prefix")) or ""
+                found.includes.append((func.value.id, call.args[0], prefix))
     return found
 
 

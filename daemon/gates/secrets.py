@@ -29,6 +29,12 @@ _ASSIGNED: Final = re.compile(
     r"(?i)\b[\w.]*(?:secret|passw(?:or)?d|api_?key|token|private_?key|credential)s?\w*\b"
     r"\s*[:=]\s*(?:[\w\[\], ]+=\s*)?[rbuf]?([\"'])([^\"'\s]{12,})\1"
 )
+# Every pattern above needs one of these: one search rules most lines out.
+_MAYBE: Final = re.compile(
+    r"sk-ant-|gh[pousr]_|github_pat_|AKIA|ASIA|xox|PRIVATE KEY|eyJ|://"
+    r"|secret|passw|api_?key|token|credential",
+    re.IGNORECASE,
+)
 _PLACEHOLDER: Final = re.compile(
     r"(?i)^(?:<.*>|\$\{.*\}|\{\{.*\}\}|x{6,}|\*{6,}|changeme.*|your[-_].*|example.*|dummy.*|"
     r"test[-_].*|fake.*|placeholder.*|replace[-_]?me.*|.*\.\.\..*)$"
@@ -36,6 +42,8 @@ _PLACEHOLDER: Final = re.compile(
 
 
 def _hit(text: str) -> str | None:
+    if not _MAYBE.search(text):
+        return None
     for what, pattern in _PATTERNS:
         match = pattern.search(text)
         if match and not _PLACEHOLDER.match(match.group(match.lastindex or 0)):
