@@ -332,7 +332,7 @@ class Detector:
             matches = [
                 path
                 for path, parsed in snapshot.files.items()
-                if key in parsed.index and _in_scope(path, scope)
+                if key in parsed.index and in_scope(path, scope)
             ]
             if not matches:
                 self._ignore(commit, Signal.TRAILER, item, "no task file defines it", None)
@@ -358,7 +358,7 @@ def _work(snapshot: Snapshot, targets: set[tuple[str, str]]) -> dict[str, set[st
     return work
 
 
-def _in_scope(path: str, scope: str) -> bool:
+def in_scope(path: str, scope: str) -> bool:  # shared with the commit-msg hook
     """Whether a trailer's scope (``001-auth``, ``specs/001-auth``, a file path) covers ``path``."""
     if not scope:
         return True

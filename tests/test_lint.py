@@ -160,9 +160,9 @@ def test_checks_run_the_repositorys_commands(
     backend.write("check_ok.py", "print('all good')\n")
     backend.write("check_bad.py", "import sys\nprint('2 tests failed')\nsys.exit(3)\n")
     config = tmp_path / "speckitd.toml"
+    commands = '["python3 check_ok.py", "python3 check_bad.py"]'
     config.write_text(
-        f'[checks]\nsandbox = "{sandbox}"\ncommands = ["python3 check_ok.py", "python3 check_bad.py"]\n'
-        "timeout_seconds = 60\n"
+        f'[checks]\nsandbox = "{sandbox}"\ncommands = {commands}\ntimeout_seconds = 60\n'
     )
     argv = ["--config", str(config), "lint", "--repo", str(backend.path), "--base", "HEAD"]
     argv += ["--checks", "--format", "json"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ __all__ = [
     "RuleInfo",
     "Severity",
     "Status",
+    "for_people",
 ]
 
 
@@ -111,6 +113,28 @@ class RuleConfig:
     owner_columns: tuple[str, ...] = ("user_id", "owner_id")
     rules: frozenset[str] = frozenset(
         {"SK001", "SK002", "SK003", "SK004", "SK005", "SK006", "SK007", "SK008"}
+    )
+
+
+SPEC_DOCUMENTS: tuple[str, ...] = (
+    "specs/**",
+    "**/specs/**",
+    "speckit.*",
+    "**/speckit.*",
+    ".specify/**",
+    "history/**",
+)
+
+
+def for_people(config: RuleConfig) -> RuleConfig:
+    """The rules a person's own commits are held to (git hooks, CI).
+
+    People also write the spec-kit documents: approving a task is an edit of its task
+    file, and the constitution lives under ``.specify/``. The agent may not touch them.
+    """
+    protected = tuple(glob for glob in config.protected if glob != ".specify/**")
+    return dataclasses.replace(
+        config, write_scope=config.write_scope + SPEC_DOCUMENTS, protected=protected
     )
 
 
