@@ -143,17 +143,6 @@ class Repo:
             raise RepositoryError(f"{self.path}: {oid} is not a tree")
         return obj
 
-    def head_branch(self) -> str | None:
-        """The branch HEAD points at, or None (detached or unborn)."""
-        try:
-            return None if self._repo.head_is_detached else self._repo.head.shorthand
-        except pygit2.GitError:
-            return None
-
-    def first_parents(self, tip: str) -> list[str]:
-        """``tip``'s first-parent history, oldest first."""
-        return [step.sha for step in self.history(tip)]
-
     def history(self, tip: str, since: str | None = None) -> list[Step]:
         """``tip``'s first-parent history, oldest first, with each commit's tree.
 

@@ -21,8 +21,3 @@ def added_lines(changed: ChangedFile) -> list[tuple[int, str]]:
         if tag in {"insert", "replace"}:
             found.extend((number + 1, new[number]) for number in range(start, end))
     return found
-
-
-def changed_numbers(changed: ChangedFile) -> set[int]:
-    """The 1-based head line numbers that are new or edited."""
-    return {number for number, _ in added_lines(changed)}
