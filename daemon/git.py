@@ -110,7 +110,19 @@ class FileEntry:
 class Repo:
     """A git repository opened for reading."""
 
-    def __init__(self, path: str | os.PathLike[str], task_globs: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        task_globs: tuple[str, ...] = (),
+        *,
+        index_file: str | None = None,
+    ) -> None:
+        """Open ``path``; ``index_file`` is the index to read instead of ``.git/index``.
+
+        git hands hooks a temporary index (``GIT_INDEX_FILE``) for ``git commit -a``
+        and ``git commit PATH``: that one holds what is being committed.
+        """
+        self._index_file = index_file
         try:
             self._repo = pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
         except (pygit2.GitError, KeyError) as error:
@@ -279,12 +291,14 @@ class Repo:
         if base is None and head is None:
             return [
                 Delta("added", entry.path, None, None, str(entry.id), entry.mode not in _REGULAR)
-                for entry in self._repo.index
+                for entry in self._index()
             ]
         if base is None:
             diff = self._commit(str(head)).tree.diff_to_tree(swap=True)
-        elif head is None:
+        elif head is None and self._index_file is None:
             diff = self._repo.index.diff_to_tree(self._commit(base).tree)
+        elif head is None:  # a standalone index cannot diff itself: compare its tree
+            diff = self._commit(base).tree.diff_to_tree(self._tree(self.index_tree()))
         else:
             diff = self._repo.diff(self._commit(base), self._commit(head))
         diff.find_similar()
@@ -309,11 +323,23 @@ class Repo:
             )
         return found
 
+    def _index(self) -> pygit2.Index:
+        return self._repo.index if self._index_file is None else pygit2.Index(self._index_file)
+
+    def index_tree(self) -> str:
+        """The index as a tree (written to the object store, as ``git write-tree`` does)."""
+        try:
+            return str(self._index().write_tree(self._repo))
+        except (pygit2.GitError, ValueError) as error:  # e.g. unresolved merge conflicts
+            raise RepositoryError(
+                f"{self.path}: the index cannot be written as a tree ({error})"
+            ) from error
+
     def index_tree_files(self, suffix: str) -> dict[str, str]:
         """Blob ids of the index's files ending with ``suffix`` (what a commit would hold)."""
         return {
             entry.path: str(entry.id)
-            for entry in self._repo.index
+            for entry in self._index()
             if entry.path.endswith(suffix) and entry.mode in _REGULAR
         }
 
@@ -371,6 +397,31 @@ class Repo:
         status, _, signer = result.stdout.decode("utf-8", "replace").strip().partition("\0")
         good = result.returncode == 0 and status == "G"
         return (SignatureStatus.GOOD if good else SignatureStatus.BAD), signer.strip()
+
+
+def hooks_dir(work_tree: Path) -> Path | None:
+    """Where git runs a repository's hooks (``core.hooksPath``, linked worktrees included)."""
+    # The user's own configuration decides this (core.hooksPath may be global), so it is
+    # read, unlike for every other git call; rev-parse runs no hooks and no fsmonitor.
+    argv = [
+        "git",
+        "-C",
+        str(work_tree),
+        "-c",
+        "core.fsmonitor=false",
+        "rev-parse",
+        "--git-path",
+        "hooks",
+    ]
+    env = {key: value for key, value in _git_env().items() if not key.startswith("GIT_CONFIG")}
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=env, check=False, timeout=60
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = done.stdout.strip()
+    return work_tree / found if done.returncode == 0 and found else None
 
 
 def _git_env() -> dict[str, str]:

@@ -13,9 +13,9 @@ the package). The hooks:
 
 git runs hooks at the top of the work tree with ``GIT_INDEX_FILE`` naming the
 index being committed. For ``git commit -a`` or ``git commit PATH`` that is a
-temporary index, not the one pygit2 reads, so the hooks then ask ``git write-tree``
-for it. Under the pre-commit framework a pre-push hook gets no stdin; the range
-comes from ``PRE_COMMIT_FROM_REF`` and ``PRE_COMMIT_TO_REF`` instead.
+temporary index, not ``.git/index``, so the repository is opened on that file.
+Under the pre-commit framework a pre-push hook gets no stdin; the range comes from
+``PRE_COMMIT_FROM_REF`` and ``PRE_COMMIT_TO_REF`` instead.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,7 +32,7 @@ from daemon import __version__
 from daemon.errors import EXIT_FINDINGS, EXIT_OK, RepositoryError, UsageError
 from daemon.gates.model import RuleConfig, for_people
 from daemon.gates.report import render
-from daemon.git import Repo
+from daemon.git import Repo, hooks_dir
 from daemon.hookinput import check_items, clean_message, framework_updates, is_zero, parse_updates
 from daemon.lint import lint_change
 from daemon.settings import Settings
@@ -56,13 +55,6 @@ __all__ = [
 HOOKS: Final = ("pre-commit", "pre-push", "commit-msg")
 MARKER: Final = "# installed by speckitd"
 BACKUP_SUFFIX: Final = ".pre-speckitd"
-# The throwaway commit that stands for a temporary index needs an identity of its own.
-_IDENTITY: Final = {
-    "GIT_AUTHOR_NAME": "speckitd",
-    "GIT_AUTHOR_EMAIL": "speckitd@localhost",
-    "GIT_COMMITTER_NAME": "speckitd",
-    "GIT_COMMITTER_EMAIL": "speckitd@localhost",
-}
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -199,18 +191,6 @@ def install_hooks(directory: Path, python: str, *, force: bool, out: TextIO) -> 
     return status
 
 
-def _git(root: Path, *args: str, environ: Mapping[str, str]) -> str | None:
-    """The stdout of git, or None when it fails (no shell; the hook's own environment)."""
-    argv = ["git", "-C", str(root), "-c", "core.fsmonitor=false", *args]
-    try:
-        done = subprocess.run(
-            argv, env=dict(environ), capture_output=True, text=True, check=False, timeout=120
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 def _resolve(repo: Repo, rev: str) -> str | None:
     try:
         return repo.resolve(rev)
@@ -218,38 +198,18 @@ def _resolve(repo: Repo, rev: str) -> str | None:
         return None
 
 
-def _temporary_index(repo: Repo, root: Path, environ: Mapping[str, str]) -> bool:
-    """Whether git is committing from an index other than the one pygit2 reads."""
-    named = environ.get("GIT_INDEX_FILE")
-    default = Path(repo.git_dir) / "index"
-    return bool(named) and (root / str(named)).resolve() != default.resolve()
-
-
-def _staged_tree(root: Path, environ: Mapping[str, str]) -> str | None:
-    return _git(root, "write-tree", environ=environ)
-
-
-def pre_commit(repo: Repo, root: Path, *, environ: Mapping[str, str], out: TextIO) -> int:
-    """Lint what is being committed against HEAD; 1 on findings, else 0."""
+def pre_commit(repo: Repo, *, out: TextIO) -> int:
+    """Lint what is being committed (the repository's index) against HEAD; 1 on findings."""
     if (Path(repo.git_dir) / "MERGE_HEAD").exists():
         print("speckitd: a merge commit: not linted here (pre-push lints the branch)", file=out)
         return EXIT_OK
-    base, head = _resolve(repo, "HEAD"), None
-    if _temporary_index(repo, root, environ):
-        tree = _staged_tree(root, environ)
-        parents = ["-p", base] if base else []
-        argv = ["commit-tree", "--no-gpg-sign", *parents, "-m", "speckitd pre-commit", str(tree)]
-        head = _git(root, *argv, environ={**environ, **_IDENTITY}) if tree else None
-        if head is None:
-            raise UsageError("pre-commit: git cannot write the index being committed as a tree")
-    findings = lint_change(repo, base=base, head=head, task_ids=(), config=for_people(RuleConfig()))
+    base = _resolve(repo, "HEAD")
+    findings = lint_change(repo, base=base, head=None, task_ids=(), config=for_people(RuleConfig()))
     print(render(findings, "text", tool_version=__version__), file=out)
     return EXIT_FINDINGS if findings else EXIT_OK
 
 
-def commit_msg(
-    repo: Repo, root: Path, message_file: Path, *, max_bytes: int, environ: Mapping[str, str]
-) -> list[str]:
+def commit_msg(repo: Repo, message_file: Path, *, max_bytes: int) -> list[str]:
     """The problems of the message's ``Approved-Tasks`` items (see :func:`check_items`).
 
     Tasks are read from what is being committed, else from HEAD.
@@ -263,9 +223,11 @@ def commit_msg(
     items = approved_items(clean_message(text))
     if not items:
         return []
-    tree = _staged_tree(root, environ)
-    if tree is None and (head := _resolve(repo, "HEAD")) is not None:
-        tree = repo.tree_of(head)
+    try:
+        tree: str | None = repo.index_tree()
+    except RepositoryError:  # an index git could not commit either: read HEAD
+        head = _resolve(repo, "HEAD")
+        tree = repo.tree_of(head) if head else None
     files = {
         path: parse_cores(repo.blob(entry.blob), path, max_bytes=max_bytes)
         for path, entry in (repo.task_files(tree) if tree else {}).items()
@@ -274,13 +236,24 @@ def commit_msg(
     return check_items(items, files)
 
 
-def _open(args: argparse.Namespace, settings: Settings) -> Repo:
-    return Repo(args.repo, tuple(settings.spec.task_files))
+def _open(
+    args: argparse.Namespace, settings: Settings, environ: Mapping[str, str] | None = None
+) -> Repo:
+    """The repository, read through the index git is committing from (``GIT_INDEX_FILE``)."""
+    globs = tuple(settings.spec.task_files)
+    repo = Repo(args.repo, globs)
+    named = (environ or {}).get("GIT_INDEX_FILE")
+    if not named:
+        return repo
+    index = (args.repo / named).resolve()
+    if index == (Path(repo.git_dir) / "index").resolve():
+        return repo
+    return Repo(args.repo, globs, index_file=str(index))
 
 
 def cmd_pre_commit(args: argparse.Namespace, settings: Settings) -> int:
     """``speckitd hook pre-commit``: lint the staged change."""
-    return pre_commit(_open(args, settings), args.repo, environ=os.environ, out=sys.stdout)
+    return pre_commit(_open(args, settings, os.environ), out=sys.stdout)
 
 
 def cmd_pre_push(args: argparse.Namespace, settings: Settings) -> int:
@@ -294,14 +267,8 @@ def cmd_pre_push(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_commit_msg(args: argparse.Namespace, settings: Settings) -> int:
     """``speckitd hook commit-msg FILE``: check the ``Approved-Tasks`` trailer."""
-    repo = _open(args, settings)
-    problems = commit_msg(
-        repo,
-        args.repo,
-        args.message_file,
-        max_bytes=settings.spec.max_file_bytes,
-        environ=os.environ,
-    )
+    repo = _open(args, settings, os.environ)
+    problems = commit_msg(repo, args.message_file, max_bytes=settings.spec.max_file_bytes)
     for problem in problems:
         print(problem)
     return EXIT_FINDINGS if problems else EXIT_OK
@@ -314,13 +281,13 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
             "init: nothing to do; --hooks installs the git hooks "
             f"({', '.join(HOOKS)}); writing speckitd.toml comes later"
         )
-    found = _git(args.repo, "rev-parse", "--git-path", "hooks", environ=os.environ)
-    if not found:
+    found = hooks_dir(args.repo)
+    if found is None:
         raise RepositoryError(f"{args.repo}: not a git repository")
     python = str(Path(sys.executable).absolute())  # not resolved: a venv's python is a symlink
     try:
-        return install_hooks(args.repo / found, python, force=args.force, out=sys.stdout)
+        return install_hooks(found, python, force=args.force, out=sys.stdout)
     except OSError as error:
         raise RepositoryError(
-            f"{error.filename or args.repo / found}: cannot install the hooks ({error.strerror})"
+            f"{error.filename or found}: cannot install the hooks ({error.strerror})"
         ) from error
