@@ -24,6 +24,7 @@ from pathlib import Path
 from daemon.gates.engine import lint
 from daemon.gates.model import Change, ChangedFile, RuleConfig, Status
 from daemon.gates.pyast import clear_cache
+from daemon.spec.sections import index_sections
 
 MODELS = '''"""
 [Task]: T001
@@ -124,8 +125,6 @@ def main() -> int:
         f"GET /part{n}/{{user_id}}/items and GET /part{n}/{{user_id}}/items/{{item_id}}\n"
         for n in range(args.files)
     )
-    from daemon.spec.sections import index_sections  # noqa: PLC0415 (bench-only import)
-
     documents = {
         "spec": index_sections(spec.encode(), "spec.md"),
         "plan": index_sections(plan.encode(), "plan.md"),

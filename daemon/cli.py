@@ -133,7 +133,7 @@ def _scanner(repo: Repo, settings: Settings) -> Scanner:
     return Scanner(repo, policy_of(settings), parser, settings.approval.allowed_signers)
 
 
-def _default_rev(repo: Repo, settings: Settings, root: Path) -> str:
+def _default_rev(settings: Settings, root: Path) -> str:
     return _branch_for(settings, root) or "HEAD"
 
 
@@ -143,7 +143,7 @@ def cmd_tasks(args: argparse.Namespace, settings: Settings) -> int:
     repo = _open(root, settings)
     source: Source
     if repo is not None:
-        rev = args.rev or _default_rev(repo, settings, root)
+        rev = args.rev or _default_rev(settings, root)
         commit = repo.resolve(rev)
         approvals = _scanner(repo, settings).state_at(commit).approvals
         source = TreeSource(repo, repo.tree_of(commit))
@@ -166,7 +166,7 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     """``speckitd scan``: what would run between two tips, and why."""
     root: Path = args.repo
     repo = Repo(root, tuple(settings.spec.task_files))
-    new = repo.resolve(args.new or _default_rev(repo, settings, root))
+    new = repo.resolve(args.new or _default_rev(settings, root))
     old = repo.resolve(args.old) if args.old else None
     progress = _progress(sys.stderr) if sys.stderr.isatty() else None
     report = _scanner(repo, settings).scan(new, old, progress)

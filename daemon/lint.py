@@ -7,7 +7,6 @@ tables live there), and the spec documents of the running task's feature.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -22,7 +21,6 @@ from daemon.spec.sections import index_sections
 from daemon.spec.tasks import parse_cores
 
 MAX_SOURCE_BYTES = 1024 * 1024
-_DOC_KINDS = ("spec", "plan", "constitution", "data-model", "research", "quickstart")
 
 
 def _text(data: bytes | None) -> str | None:
@@ -94,13 +92,7 @@ def _feature_documents(
         if data is None or len(data) > MAX_SOURCE_BYTES:
             continue
         texts[path] = _text(data) or ""
-        if kind in _DOC_KINDS or kind.startswith("contracts/"):
-            documents[kind] = index_sections(data, path)
-    folder = posixpath.dirname(chosen[0])
-    for path in paths:  # contracts anywhere under the feature folder
-        if path.startswith(f"{folder}/contracts/") and path not in texts:
-            data = repo.read(tree, path)
-            texts[path] = _text(data) or ""
+        documents[kind] = index_sections(data, path)
     return documents, texts
 
 

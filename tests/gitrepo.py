@@ -49,6 +49,17 @@ class GitRepo:
         )
         return result.stdout.strip()
 
+    def attempt(self, *args: str, author: tuple[str, str] = ALICE) -> tuple[int, str]:
+        """Run git where it may fail (a hook may refuse): its exit code and all it printed."""
+        result = subprocess.run(
+            ["git", "-C", str(self.path), *args],
+            env=self.env(author),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.returncode, result.stdout + result.stderr
+
     def write(self, relative: str, content: str | bytes) -> None:
         """Write a file in the work tree (parents created)."""
         target = self.path / relative

@@ -9,7 +9,6 @@ import io
 import os
 import shutil
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from daemon.cli import main
 from daemon.git import Repo
 from daemon.hooks import HOOKS, pre_push, push_base, shim
-from tests.gitrepo import ALICE, GitRepo
+from tests.gitrepo import GitRepo
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "todo-backend"
 SERVICE = (
@@ -64,18 +63,6 @@ def remote(installed: GitRepo, tmp_path: Path) -> GitRepo:
     return bare
 
 
-def attempt(repo: GitRepo, *args: str) -> tuple[int, str]:
-    """Run git where a hook may refuse: its exit code and everything it printed."""
-    done = subprocess.run(
-        ["git", "-C", str(repo.path), *args],
-        env=repo.env(ALICE),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.returncode, done.stdout + done.stderr
-
-
 def commit_unchecked(repo: GitRepo, message: str, files: dict[str, str]) -> str:
     """Commit ``files`` past the hooks (as ``--no-verify`` does); return the sha."""
     for relative, content in files.items():
@@ -96,7 +83,7 @@ def test_pre_commit_refuses_a_file_outside_the_write_scope(installed):
     before = installed.head()
     installed.write("docs/notes.md", "notes\n")
     installed.git("add", "docs/notes.md")
-    code, output = attempt(installed, "commit", "-q", "-m", "Add notes")
+    code, output = installed.attempt("commit", "-q", "-m", "Add notes")
     assert code != 0
     assert "docs/notes.md: SK002 error: adds docs/notes.md, outside the write scope" in output
     assert installed.head() == before
@@ -108,7 +95,7 @@ def test_pre_commit_lints_the_temporary_index_git_commits_from(installed, how):
     before = installed.head()
     page = installed.path / "frontend/src/app/page.tsx"
     page.write_text(page.read_text() + "// more\n")
-    code, output = attempt(installed, "commit", "-q", "-m", "Touch the page", *how)
+    code, output = installed.attempt("commit", "-q", "-m", "Touch the page", *how)
     assert code != 0
     assert "frontend/src/app/page.tsx: SK003 error" in output
     assert installed.head() == before
@@ -119,7 +106,7 @@ def test_pre_commit_accepts_a_compliant_file(installed):
     before = installed.head()
     installed.write("backend/app/services/tasks.py", SERVICE)
     installed.git("add", "-A")
-    code, output = attempt(installed, "commit", "-q", "-m", "Add the task service")
+    code, output = installed.attempt("commit", "-q", "-m", "Add the task service")
     assert (code, "no findings" in output) == (0, True), output
     assert installed.git("rev-parse", "HEAD~1") == before
 
@@ -129,7 +116,7 @@ def test_pre_commit_lets_people_approve_tasks(installed):
     tasks = installed.path / "specs/001-todo/tasks.md"
     tasks.write_text(tasks.read_text().replace("- [ ] T006 [US2]", "- [ ] T006 [US2] [approved]"))
     installed.git("add", "-A")
-    code, output = attempt(installed, "commit", "-q", "-m", "Approve T006")
+    code, output = installed.attempt("commit", "-q", "-m", "Approve T006")
     assert (code, "no findings" in output) == (0, True), output
 
 
@@ -139,10 +126,10 @@ def test_pre_commit_on_a_first_commit_lints_against_nothing(tmp_path):
     assert main(["init", "--repo", str(fresh.path), "--hooks"]) == 0
     fresh.write("README.md", "hello\n")
     fresh.git("add", "-A")
-    code, output = attempt(fresh, "commit", "-q", "-m", "Start")
+    code, output = fresh.attempt("commit", "-q", "-m", "Start")
     assert code != 0
     assert "README.md: SK002 error" in output
-    assert attempt(fresh, "rev-parse", "--verify", "-q", "HEAD")[0] != 0
+    assert fresh.attempt("rev-parse", "--verify", "-q", "HEAD")[0] != 0
 
 
 def test_pre_commit_leaves_merge_commits_to_pre_push(project, capsys):
@@ -170,7 +157,7 @@ def test_commit_msg_checks_approved_tasks(installed, item, ok, problem):
     """Unknown and done tasks are refused; open tasks, scoped or not, are accepted."""
     before = installed.head()
     message = f"Approve a task\n\nApproved-Tasks: {item}\n"
-    code, output = attempt(installed, "commit", "-q", "--allow-empty", "-m", message)
+    code, output = installed.attempt("commit", "-q", "--allow-empty", "-m", message)
     assert (code == 0) is ok, output
     assert problem in output
     assert (installed.head() != before) is ok
@@ -234,32 +221,32 @@ def test_commit_msg_with_a_missing_file_is_a_usage_error(project, tmp_path, caps
 
 def test_pre_push_blocks_a_violating_commit_and_allows_a_clean_branch(installed, remote):
     """A push carrying an SK002 finding is refused; a clean new branch goes through."""
-    assert attempt(installed, "push", "-q", "origin", "main")[0] == 0
+    assert installed.attempt("push", "-q", "origin", "main")[0] == 0
     pushed = remote.head("main")
     commit_unchecked(installed, "Add notes", {"docs/notes.md": "notes\n"})
-    code, output = attempt(installed, "push", "-q", "origin", "main")
+    code, output = installed.attempt("push", "-q", "origin", "main")
     assert code != 0
     assert "docs/notes.md: SK002 error" in output
     assert remote.head("main") == pushed
     installed.git("switch", "-q", "-c", "feature")
     installed.commit("Add the task service", {"backend/app/services/tasks.py": SERVICE})
-    code, output = attempt(installed, "push", "-q", "origin", "feature")
+    code, output = installed.attempt("push", "-q", "origin", "feature")
     assert code == 0, output
     assert remote.head("feature") == installed.head()
 
 
 def test_pre_push_of_a_branch_merged_with_main_lints_the_branch_alone(installed, remote):
     """Changes the branch took from main by merging are main's, not the pushed branch's."""
-    assert attempt(installed, "push", "-q", "origin", "main")[0] == 0
+    assert installed.attempt("push", "-q", "origin", "main")[0] == 0
     installed.git("switch", "-q", "-c", "feature")
     installed.commit("Add the task service", {"backend/app/services/tasks.py": SERVICE})
-    assert attempt(installed, "push", "-q", "origin", "feature")[0] == 0
+    assert installed.attempt("push", "-q", "origin", "feature")[0] == 0
     installed.git("switch", "-q", "main")
     commit_unchecked(installed, "Add notes", {"docs/notes.md": "notes\n"})
     installed.git("push", "-q", "--no-verify", "origin", "main")
     installed.git("switch", "-q", "feature")
     installed.git("merge", "-q", "--no-edit", "main")
-    code, output = attempt(installed, "push", "-q", "origin", "feature")
+    code, output = installed.attempt("push", "-q", "origin", "feature")
     assert code == 0, output
     assert remote.head("feature") == installed.head()
 

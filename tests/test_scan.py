@@ -389,14 +389,14 @@ def test_renaming_a_feature_folder_keeps_approvals(repo: GitRepo):
     marked = OPEN.replace("T001 Create", "T001 [approved] Create")
     approve = repo.commit("approve", {TASKS: marked})
     repo.git("mv", "specs/001-todo", "specs/001-todo-app")
-    moved = repo.commit("rename", author=BOB)
+    repo.commit("rename", author=BOB)
     report = scan(repo, approve, approvers=(ALICE[1],))
+    assert report.commits == 1
     assert report.result.approved == ()
     assert report.result.withdrawn == ()
     assert report.result.ignored == ()
     state = report.detector.approvals[("specs/001-todo-app/tasks.md", "T1")]
     assert (state.commit, state.approver.email) == (approve, ALICE[1])
-    assert repo.head() == moved
 
 
 def test_a_scanner_resumes_from_its_last_tip(repo: GitRepo):

@@ -36,6 +36,8 @@ from daemon.spec.recognize import Start
 STATUS_FIELDS: Final = frozenset({"status", "state"})
 TITLE_FIELDS: Final = frozenset({"task name", "title", "name"})
 LIST_STYLES: Final = frozenset({Style.CHECKLIST, Style.BULLET, Style.NUMBERED})
+# Tasks whose blocks an edit elsewhere cannot change (daemon.spec.incremental).
+LOCAL_STYLES: Final = frozenset({Style.CHECKLIST, Style.BULLET})
 _STATUS_MARK: Final = re.compile(
     r"\[(?: |x|X|approved|hold|on hold|on-hold|blocked|draft|done|complete|completed)\]",
     re.IGNORECASE,

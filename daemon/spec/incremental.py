@@ -21,9 +21,9 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from daemon.spec.blocks import LIST_STYLES, Block, find_blocks
+from daemon.spec.blocks import LOCAL_STYLES, Block, find_blocks
 from daemon.spec.markdown import Kind, scan
-from daemon.spec.model import CoreFile, Style
+from daemon.spec.model import CoreFile
 from daemon.spec.tasks import core_of
 from daemon.spec.text import MAX_FILE_BYTES, split_lines
 
@@ -170,9 +170,7 @@ def _reread(
     structure = scan(window, previous.path)
     blocks = find_blocks(window, structure, whole_file=False)
     same_tasks = [b.key for b in blocks] == [c.key for c in previous.cores[k1:k2]]
-    lists = all(
-        b.start.style in LIST_STYLES and b.start.style is not Style.NUMBERED for b in blocks
-    )
+    lists = all(b.start.style in LOCAL_STYLES for b in blocks)
     if structure.findings or not same_tasks or not lists:
         return None
     return _Window(window_start, window_end_old, bytes(structure.kinds), blocks)

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from daemon.spec import fields
-from daemon.spec.blocks import LIST_STYLES, Block, digest_of, find_blocks, unique
+from daemon.spec.blocks import LOCAL_STYLES, Block, digest_of, find_blocks, unique
 from daemon.spec.details import (
     Detail,
     Names,
@@ -82,13 +82,7 @@ def core_file(
 ) -> CoreFile:
     """Assemble a :class:`CoreFile` from blocks."""
     cores = tuple(core_of(block) for block in blocks)
-    editable = (
-        not yaml
-        and not findings
-        and all(
-            b.start.style in LIST_STYLES and b.start.style is not Style.NUMBERED for b in blocks
-        )
-    )
+    editable = not yaml and not findings and all(b.start.style in LOCAL_STYLES for b in blocks)
     return CoreFile(
         path=path,
         cores=cores,
