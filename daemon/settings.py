@@ -129,33 +129,83 @@ class ApprovalSettings(BaseModel):
         return [approver.strip().lower() for approver in value]
 
 
+class AgentRoute(BaseModel):
+    """One ``[[agent.routes]]``: tasks naming such paths, or with such a tag, go to ``agent``."""
+
+    model_config = _SECTION
+
+    agent: str = Field(min_length=1)
+    paths: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+
 class AgentSettings(BaseModel):
     """``[agent]``: which agent runs a task and the budget of one run."""
 
     model_config = _SECTION
 
     default: str = Field(default="backend-engineer", min_length=1)
+    routes: list[AgentRoute] = Field(default_factory=list)
+    model: str = Field(default="sonnet", min_length=1)
     concurrency: Positive = 2
     repair_rounds: NonNegative = 2
     max_turns: Positive = 40
     max_cost_usd: float = Field(default=5.0, gt=0)
     max_minutes: Positive = 30
+    max_tokens: Positive = 4_000_000
+    max_output_tokens: Positive = 8192
+    context_bytes: Positive = 200_000
+
+
+class Price(BaseModel):
+    """US dollars per million tokens of one model."""
+
+    model_config = _SECTION
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write: float = Field(ge=0)
+    cache_read: float = Field(ge=0)
+
+
+# Published list prices per million tokens; cache writes (5-minute) cost 1.25x input,
+# cache reads 0.1x. Override in [anthropic.prices."<model id>"].
+DEFAULT_PRICES: Final[Mapping[str, Price]] = {
+    "claude-sonnet-5-5": Price(input=3.0, output=15.0, cache_write=3.75, cache_read=0.30),
+    "claude-opus-5-5": Price(input=5.0, output=25.0, cache_write=6.25, cache_read=0.50),
+    "claude-haiku-5-5": Price(input=1.0, output=5.0, cache_write=1.25, cache_read=0.10),
+}
 
 
 class AnthropicSettings(BaseModel):
-    """``[anthropic]``: the model API; ``models`` maps aliases onto model ids."""
+    """``[anthropic]``: the model API; ``models`` maps aliases onto model ids.
+
+    The SDK's own retries are off by default (``sdk_retries``): the runner retries
+    429/5xx/529 itself, honouring ``retry-after`` beyond the SDK's 60 s cap, keeping
+    under ``max_requests_per_minute`` and giving up after ``max_retry_wait_seconds``.
+    """
 
     model_config = _SECTION
 
     base_url: str = "https://api.anthropic.com"
     api_key: SecretStr = SecretStr("")
     models: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_MODELS))
+    prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    request_timeout_seconds: float = Field(default=300, gt=0)
+    sdk_retries: NonNegative = 0
+    max_retry_wait_seconds: float = Field(default=900, ge=0)
+    max_requests_per_minute: float = Field(default=6, gt=0)
 
     @field_validator("models")
     @classmethod
     def _keep_default_aliases(cls, value: dict[str, str]) -> dict[str, str]:
         # Overriding one alias must not drop the others that agent files refer to.
         return {**DEFAULT_MODELS, **value}
+
+    @field_validator("prices")
+    @classmethod
+    def _keep_default_prices(cls, value: dict[str, Price]) -> dict[str, Price]:
+        return {**DEFAULT_PRICES, **value}
 
 
 class GitHubSettings(BaseModel):

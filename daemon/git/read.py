@@ -1,4 +1,4 @@
-"""Reading git repositories: the pygit2 edge (the only module that imports pygit2).
+"""Reading git repositories through pygit2.
 
 Repositories are opened exactly where asked (no search upwards). pygit2 errors
 become :class:`~daemon.errors.RepositoryError`. Task files are located through

@@ -1,0 +1,1 @@
+"""The agent runner: definitions, context, tools, the model loop, budgets and records."""
