@@ -123,11 +123,12 @@ def main() -> int:
                 "specs/001-todo/plan.md",
             )
         )
-        with FakeMessagesAPI() as fake:
+        # The real API caches no prefix under 1,024 tokens (Sonnet): the fake does the same.
+        with FakeMessagesAPI(min_cacheable_tokens=1024) as fake:
             fake.script(*script())
             outcome = run_agent(project, fake.url, Path(temp) / "t.jsonl")
             cached = [r for r in fake.requests if r.status == 200]
-        with FakeMessagesAPI() as plain:
+        with FakeMessagesAPI(min_cacheable_tokens=1024) as plain:
             plain.script(*script())
             baseline = [send(plain.url, naive(r.body, documents)) for r in cached]
     usages = [r.usage or {} for r in cached]

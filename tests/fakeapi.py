@@ -71,6 +71,7 @@ __all__ = [
 JSON = dict[str, Any]
 
 MESSAGES_PATH = "/v1/messages"
+MAX_BREAKPOINTS = 4
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 
 # A held reply is released after this long even if nobody sets its event, so a
@@ -270,7 +271,49 @@ def _validate(path: str, body: object) -> tuple[JSON, list[_Block]]:
             raise _BadRequestError("max_tokens: Field required")
         if body.get("stream"):
             raise _BadRequestError("fake: streaming not supported")
+    _check_conversation(body["messages"])
+    marked = sum(block.breakpoint for block in blocks)
+    if marked > MAX_BREAKPOINTS:
+        raise _BadRequestError(
+            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
+            f"Found {marked}."
+        )
     return body, blocks
+
+
+def _check_conversation(messages: list[JSON]) -> None:
+    """The API's rules for a conversation: non-empty content, every tool_use answered.
+
+    Every message but an optional final assistant one has content, and each assistant
+    ``tool_use`` is answered by a ``tool_result`` with its id in the very next (user)
+    message, before any other block there.
+    """
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        last = index == len(messages) - 1
+        if not content and not (last and message.get("role") == "assistant"):
+            raise _BadRequestError(
+                f"messages.{index}: all messages must have non-empty content except for "
+                "the optional final assistant message"
+            )
+        if message.get("role") != "assistant" or not isinstance(content, list):
+            continue
+        uses = [b.get("id") for b in content if isinstance(b, dict) and b.get("type") == "tool_use"]
+        if not uses or last:
+            continue
+        following = messages[index + 1].get("content")
+        blocks = following if isinstance(following, list) else []
+        leading = []
+        for block in blocks:
+            if not (isinstance(block, dict) and block.get("type") == "tool_result"):
+                break
+            leading.append(block.get("tool_use_id"))
+        missing = [use for use in uses if use not in leading]
+        if missing or messages[index + 1].get("role") != "user":
+            raise _BadRequestError(
+                f"messages.{index + 1}: `tool_use` ids were found without `tool_result` blocks "
+                f"immediately after: {', '.join(map(str, missing))}"
+            )
 
 
 class _Server(ThreadingHTTPServer):

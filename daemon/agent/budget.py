@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 
 from daemon.agent.outcome import Usage
 
-# The fake API and typical English/code give ~4 bytes per token; 3 overestimates safely.
+# English and code run ~4 bytes per token; 3 overestimates them (CJK text is ~3).
 BYTES_PER_TOKEN = 3
+# What the API adds to every request with tools: the text editor tool's own definition
+# (~700 tokens) and the tool-use system prompt (~350), with a margin.
+REQUEST_OVERHEAD_TOKENS = 1500
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +49,8 @@ class Limits:
 
 
 def estimate_tokens(prompt_bytes: int) -> int:
-    """An upper estimate of the tokens of a prompt of ``prompt_bytes`` bytes."""
-    return math.ceil(prompt_bytes / BYTES_PER_TOKEN)
+    """An upper estimate of the tokens of a request of ``prompt_bytes`` bytes of JSON."""
+    return math.ceil(prompt_bytes / BYTES_PER_TOKEN) + REQUEST_OVERHEAD_TOKENS
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,11 @@ class Budget:
         cost = self.prices.cost(input, output, cache_read, cache_write)
         used = Usage(input, output, cache_read, cache_write, cost, 1)
         return Budget(self.limits, self.prices, self.started, self.turns + 1, self.usage + used)
+
+    def charge(self, tokens: int, dollars: float) -> Budget:
+        """The budget after a request whose usage is unknown (it timed out), at its worst case."""
+        used = Usage(input=tokens, cost_usd=dollars)
+        return Budget(self.limits, self.prices, self.started, self.turns, self.usage + used)
 
     def describe(self, limit: str) -> str:
         """A sentence saying which limit stopped the run and what was spent."""

@@ -1,7 +1,8 @@
 """The model edge: the only module that imports the anthropic SDK (and its ``httpx2``).
 
 :class:`AnthropicModel` sends one Messages request and returns plain values; every SDK
-error becomes a :class:`ModelError` that says whether to retry and after how long.
+error becomes a :class:`~daemon.agent.model.ModelError` that says whether to retry
+and after how long.
 Credentials and the base URL are passed explicitly so the environment cannot redirect
 them; the key never appears in an error's text. The SDK is imported on first use
 (it takes ~1.7 s), so the CLI starts fast.
@@ -12,61 +13,16 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from daemon.errors import SpeckitdError
+from daemon.agent.model import RETRYABLE_STATUS, ModelError, Reply
 from daemon.logs import REDACTED, scrub
 
 if TYPE_CHECKING:
     import anthropic
     import httpx2
-
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-
-
-class ModelError(SpeckitdError):
-    """A Messages request that failed: ``retryable`` ones may succeed later."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        retryable: bool = False,
-        retry_after: float | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.request_id = request_id
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """One assistant message as plain JSON-able values."""
-
-    content: tuple[dict[str, Any], ...]
-    stop_reason: str
-    usage: dict[str, int] = field(default_factory=dict)
-    request_id: str | None = None
-    model: str = ""
-
-
-class Model(Protocol):
-    """Something that answers Messages requests (the API, or a test's scripted twin)."""
-
-    async def create(self, request: dict[str, Any], *, timeout: float) -> Reply:
-        """Send one request; raise :class:`ModelError` when it fails."""
-        ...
-
-    async def close(self) -> None:
-        """Release connections."""
-        ...
 
 
 def retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
@@ -124,7 +80,8 @@ class AnthropicModel:
             import anthropic  # noqa: PLC0415 - the SDK takes ~1.7 s to import
             import httpx2  # noqa: PLC0415
 
-            http = httpx2.AsyncClient(transport=self._transport) if self._transport else None
+            # trust_env=False: proxy variables must not route the key elsewhere.
+            http = httpx2.AsyncClient(transport=self._transport, trust_env=False)
             self._client = anthropic.AsyncAnthropic(
                 api_key=self._api_key.get_secret_value(),
                 base_url=self._base_url,
@@ -153,7 +110,9 @@ class AnthropicModel:
             ) from None
         except anthropic.APITimeoutError:
             raise ModelError(
-                f"the model API did not answer within {timeout:g} s", retryable=True
+                f"the model API did not answer within {timeout:g} s",
+                retryable=True,
+                maybe_billed=True,
             ) from None
         except anthropic.APIConnectionError as error:
             raise ModelError(

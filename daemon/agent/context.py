@@ -23,7 +23,20 @@ from daemon.spec.text import split_lines
 
 CACHE: Final[Mapping[str, str]] = {"type": "ephemeral"}
 _HIDDEN: Final = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-_CONTROLS: Final = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# Invisible characters: zero-width and bidi controls, soft hyphen, Arabic letter mark,
+# Mongolian vowel separator, variation selectors and Unicode tag characters (which can
+# spell out a whole hidden instruction in ASCII).
+_CONTROLS: Final = re.compile(
+    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069"
+    "\ufe00-\ufe0f\ufeff\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
+)
+# Image alt text and link titles are where injected instructions hide in Markdown.
+_IMAGE: Final = re.compile(r"!\[[^\]]*\]\(\s*([^)\s]*)[^)]*\)")
+_LINK_TITLE: Final = re.compile(r"(\[[^\]]*\]\(\s*[^)\s]+)\s+(?:\"[^\"]*\"|'[^']*')\s*\)")
+# The context's own tags: text from the repository must not open or close one.
+_OUR_TAGS: Final = re.compile(
+    r"<(/?)(task|section|document|constitution|file-tree|unresolved-references)\b", re.I
+)
 _ORDER: Final = ("spec", "plan", "data-model", "research", "quickstart")
 _SMALL_DOCUMENT: Final = 8 * 1024
 
@@ -67,15 +80,20 @@ class Prompt:
 
 
 def sanitize(text: str) -> str:
-    """``text`` without HTML comments and invisible formatting characters."""
-    return _CONTROLS.sub("", _HIDDEN.sub("", text))
+    """``text`` without hidden channels: comments, invisible characters, alt text, titles.
+
+    The context's own tags are escaped so repository text cannot forge its structure.
+    """
+    text = _CONTROLS.sub("", _HIDDEN.sub("", text))
+    text = _LINK_TITLE.sub(r"\1)", _IMAGE.sub(r"[image \1]", text))
+    return _OUR_TAGS.sub(r"&lt;\1\2", text)
 
 
 def system_blocks(agent_prompt: str, scope: Sequence[str]) -> tuple[dict[str, Any], ...]:
     """The agent's prompt and the runner's rules, cached together with the tools."""
     rules = RUNNER_RULES.format(scope=", ".join(f"`{glob}`" for glob in scope) or "(none)")
     return (
-        {"type": "text", "text": agent_prompt.strip() + "\n"},
+        {"type": "text", "text": sanitize(agent_prompt).strip() + "\n"},
         {"type": "text", "text": rules, "cache_control": dict(CACHE)},
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -21,7 +21,7 @@ from daemon.gates.model import RuleConfig
 from daemon.globs import matches
 from daemon.spec.model import Task
 
-BUILTIN_DIR: Final = Path(__file__).resolve().parent.parent / "agents"
+BUILTIN_DIR: Final = Path(__file__).parent.parent / "agents"  # the shipped agents
 REPO_AGENTS: Final = ".claude/agents/"
 MAX_AGENT_BYTES: Final = 256 * 1024
 
@@ -64,12 +64,41 @@ class Agent:
     source: str
 
 
+# Paths no agent may write and rules no agent file may turn off: the repository's own
+# agent files must not be able to unlock CI, ownership or agent configuration.
+PROTECTED_FLOOR: Final = (
+    ".github/**",
+    "CODEOWNERS",
+    "**/CODEOWNERS",
+    ".claude/**",
+    ".specify/**",
+    "AGENTS.md",
+    "CLAUDE.md",
+    ".gitattributes",
+    "**/.gitattributes",
+    ".gitmodules",
+)
+CORE_RULES: Final = frozenset({"SK002", "SK007", "SK008"})
+
+
 @dataclass(frozen=True, slots=True)
 class Sourced:
-    """An agent file and where it was read from."""
+    """An agent file, where it was read from, and the gate rules it runs under.
+
+    A repository's own agent file (``.claude/agents/``) may set the prompt, model
+    and tools, but not its rules: those of the operator's agent of the same name
+    apply, or the defaults. Every agent gets the protected floor and core rules.
+    """
 
     file: AgentFile
     where: str
+    rules: RuleConfig
+
+
+def harden(rules: RuleConfig) -> RuleConfig:
+    """``rules`` with the protected floor and the core rules added."""
+    protected = tuple(dict.fromkeys((*rules.protected, *PROTECTED_FLOOR)))
+    return replace(rules, protected=protected, rules=rules.rules | CORE_RULES)
 
 
 def read_sources(sources: Iterable[tuple[str, bytes]]) -> dict[str, Sourced]:
@@ -79,7 +108,12 @@ def read_sources(sources: Iterable[tuple[str, bytes]]) -> dict[str, Sourced]:
         if len(data) > MAX_AGENT_BYTES:
             raise ConfigError(f"{where}: agent file larger than {MAX_AGENT_BYTES} bytes")
         agent = read_agent(data.decode("utf-8", errors="replace"), where)
-        agents[agent.name] = Sourced(agent, where)
+        if where.startswith(REPO_AGENTS):
+            earlier = agents.get(agent.name)
+            rules = earlier.rules if earlier is not None else RuleConfig()
+        else:
+            rules = agent.rules
+        agents[agent.name] = Sourced(agent, where, harden(rules))
     return agents
 
 
@@ -147,7 +181,7 @@ def select(
         description=description if isinstance(description, str) else "",
         model=model_id(requested if isinstance(requested, str) else None, aliases, default_model),
         prompt=found.body,
-        rules=found.rules,
+        rules=sourced.rules,
         abilities=abilities(front.get("tools")),
         source=sourced.where,
     )

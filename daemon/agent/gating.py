@@ -6,6 +6,8 @@ so the rules read the agent's work exactly as they read any change from its base
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +59,12 @@ class WorktreeGates:
     timeout: float = 600.0
 
     def check(self) -> GateReport:
-        """Lint the worktree's snapshot; run the checks only when the rules pass."""
+        """Lint the worktree's snapshot; run the checks only when the rules pass.
+
+        The checks run on a throwaway copy of the worktree: the repository's tests are
+        untrusted code, and what they write must never reach the branch, where it would
+        dodge the write scope the rules just checked.
+        """
         repo = Repo(self.worktree)
         head = snapshot(repo, self.base)
         findings = lint_change(
@@ -65,8 +72,13 @@ class WorktreeGates:
         )
         failed = any(f.severity is Severity.ERROR for f in findings)
         if self.commands and self.sandbox is not None and not failed:
-            runs = run_checks(
-                self.commands, worktree=self.worktree, sandbox=self.sandbox, timeout=self.timeout
-            )
+            with tempfile.TemporaryDirectory(prefix="speckitd-checks-") as scratch:
+                copy = Path(scratch) / "worktree"
+                shutil.copytree(
+                    self.worktree, copy, symlinks=True, ignore=shutil.ignore_patterns(".git")
+                )
+                runs = run_checks(
+                    self.commands, worktree=copy, sandbox=self.sandbox, timeout=self.timeout
+                )
             findings = [*findings, *check_findings(runs, self.timeout)]
         return GateReport(tuple(findings))

@@ -10,18 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from daemon.agent.outcome import Outcome
-
-
-def slug(text: str, limit: int = 40) -> str:
-    """Lowercase ASCII words joined by ``-``, at most ``limit`` characters, never empty."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    words = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return words[:limit].rstrip("-") or "task"
-
+from daemon.naming import slug
 
 _UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff]")
 
@@ -48,7 +40,7 @@ class RunRecord:
 
 def phr_path(record: RunRecord) -> str:
     """Where the record is committed."""
-    feature = record.feature or "general"
+    feature = slug(record.feature, 60) if record.feature else "general"
     return f"history/prompts/{feature}/{slug(record.task_id)}-{slug(record.title)}.green.prompt.md"
 
 

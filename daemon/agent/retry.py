@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from daemon.agent.client import ModelError
+from daemon.agent.model import ModelError
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ CHECKS: Final = "run_checks"
 CLARIFY: Final = "request_clarification"
 COMPLETE: Final = "complete_task"
 ENDING: Final = frozenset({CLARIFY, COMPLETE})
-MAX_RESULT_CHARS: Final = 30_000
+MAX_RESULT_CHARS: Final = 64_000  # above the view (60,000) and search limits
 
 _STRINGS: Final = {"type": "array", "items": {"type": "string"}}
 

@@ -13,12 +13,15 @@ goes back to the model.
 from __future__ import annotations
 
 import contextlib
-import re
+import hashlib
 import stat
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeGuard, TypeVar
+
+import regex
 
 from daemon.agent.paths import (
     ToolError,
@@ -54,6 +57,7 @@ class Limits:
     max_view_chars: int = 60_000
     max_matches: int = 200
     max_search_bytes: int = 8 * 1024 * 1024  # total bytes scanned by one search
+    search_seconds: float = 5.0  # wall time of one search, backtracking included
 
 
 class Workspace:
@@ -182,9 +186,12 @@ class Workspace:
         if len(pattern) > MAX_PATTERN:
             raise ToolError(f"pattern is longer than {MAX_PATTERN} characters")
         try:
-            regex = re.compile(pattern)
-        except re.error as error:
+            compiled = regex.compile(pattern)
+        except (regex.error, OverflowError, RecursionError, ValueError) as error:
             raise ToolError(f"invalid regular expression {pattern!r}: {error}") from None
+        # A pattern can backtrack for ever: the regex module stops it at a deadline, and
+        # releases the GIL meanwhile (concurrent=True), so the daemon keeps running.
+        deadline = time.monotonic() + self.limits.search_seconds
         globs = _globs(glob) if glob else ()
         limit, budget = self.limits.max_read_bytes, self.limits.max_search_bytes
         hits: list[str] = []
@@ -203,7 +210,13 @@ class Workspace:
                 if b"\x00" in data[:BINARY_SNIFF]:
                     continue
                 for number, line in enumerate(_lines(data.decode("utf-8", "replace")), 1):
-                    if not regex.search(line := _bare(line)):
+                    found_line = _search(compiled, line := _bare(line), deadline)
+                    if found_line is None:
+                        raise ToolError(
+                            f"the search took longer than {self.limits.search_seconds:g} s; "
+                            "use a simpler pattern or a narrower glob"
+                        )
+                    if not found_line:
                         continue
                     if len(hits) < self.limits.max_matches:
                         hits.append(f"{path}:{number}: {_cut(line)}")
@@ -211,6 +224,17 @@ class Workspace:
                         more += 1
         more_note = f"\n… {more} more; narrow the pattern or glob" if more else ""
         return ("\n".join(hits) if hits else "no matches") + more_note + stopped
+
+    def fingerprint(self, path: str) -> str:
+        """A digest of a file's bytes ("absent" when there is none), for replay checks."""
+        parts = split(path)
+        shown = "/".join(parts)
+        try:
+            with root_fd(self.root) as root, directory(root, parts[:-1]) as parent:
+                data = read(parent, parts[-1], self.limits.max_write_bytes * 8, shown)
+        except ToolError:
+            return "absent"
+        return hashlib.sha256(data).hexdigest()
 
     def files(self, scope: tuple[str, ...] | None = None) -> list[str]:
         """Every regular file (sorted relative paths; no ``.git``, no links), within ``scope``."""
@@ -297,6 +321,17 @@ class Workspace:
         if not kept:
             kept = [rows[0][:budget] + "…"]
         return "\n".join([*kept, note(len(kept))])
+
+
+def _search(compiled: regex.Pattern[str], line: str, deadline: float) -> bool | None:
+    """Whether ``line`` matches; None when the deadline passed first."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return None
+    try:
+        return compiled.search(line, timeout=left, concurrent=True) is not None
+    except TimeoutError:
+        return None
 
 
 def _field(

@@ -22,15 +22,11 @@ from pygit2.enums import FileMode, ObjectType, RepositoryOpenFlag
 from daemon import trailers
 from daemon.detect import Commit, Person, SignatureStatus
 from daemon.errors import RepositoryError, RevisionNotFoundError
+from daemon.git.cli import GIT_SAFETY, git_env
 from daemon.globs import compile_glob, is_literal
 
 _MEMO_LIMIT: Final = 200_000
 _REGULAR: Final = frozenset({FileMode.BLOB, FileMode.BLOB_EXECUTABLE})
-_GIT_SAFETY: Final = (
-    "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
-    "-c", "protocol.ext.allow=never", "-c", "gpg.program=gpg", "-c", "gpg.ssh.program=ssh-keygen",
-    "-c", "gpg.x509.program=gpgsm",
-)  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -271,11 +267,11 @@ class Repo:
             return {}
         if len(wanted) == 1:
             return {wanted[0]: self.blob(wanted[0])}
-        argv = ["git", f"--git-dir={self.git_dir}", *_GIT_SAFETY, "cat-file", "--batch"]
+        argv = ["git", f"--git-dir={self.git_dir}", *GIT_SAFETY, "cat-file", "--batch"]
         request = ("\n".join(wanted) + "\n").encode()
         try:
             out = subprocess.run(
-                argv, input=request, capture_output=True, env=_git_env(), check=True, timeout=600
+                argv, input=request, capture_output=True, env=git_env(), check=True, timeout=600
             ).stdout
             return _parse_batch(out, wanted)
         except (OSError, subprocess.SubprocessError, ValueError):
@@ -384,13 +380,13 @@ class Repo:
         signature, _ = self._commit(sha).gpg_signature
         if not signature:
             return SignatureStatus.NONE, ""
-        argv = ["git", f"--git-dir={self.git_dir}", *_GIT_SAFETY]
+        argv = ["git", f"--git-dir={self.git_dir}", *GIT_SAFETY]
         if signers:
             argv += ["-c", f"gpg.ssh.allowedSignersFile={signers}"]
         result = subprocess.run(
             [*argv, "log", "-1", "--no-walk", "--format=%G?%x00%GS", sha],
             capture_output=True,
-            env=_git_env(),
+            env=git_env(),
             check=False,
             timeout=60,
         )
@@ -413,7 +409,7 @@ def hooks_dir(work_tree: Path) -> Path | None:
         "--git-path",
         "hooks",
     ]
-    env = {key: value for key, value in _git_env().items() if not key.startswith("GIT_CONFIG")}
+    env = {key: value for key, value in git_env().items() if not key.startswith("GIT_CONFIG")}
     try:
         done = subprocess.run(
             argv, capture_output=True, text=True, env=env, check=False, timeout=60
@@ -422,17 +418,6 @@ def hooks_dir(work_tree: Path) -> Path | None:
         return None
     found = done.stdout.strip()
     return work_tree / found if done.returncode == 0 and found else None
-
-
-def _git_env() -> dict[str, str]:
-    """The environment of a git subprocess: PATH and HOME only, no system config."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/nonexistent"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,  # ~/.gitconfig could name programs to run
-        "GIT_TERMINAL_PROMPT": "0",
-    }
 
 
 def _parse_batch(out: bytes, wanted: list[str]) -> dict[str, bytes]:

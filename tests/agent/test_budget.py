@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.agent.budget import Budget, Limits, Prices, estimate_tokens
+from daemon.agent.budget import REQUEST_OVERHEAD_TOKENS, Budget, Limits, Prices, estimate_tokens
 from daemon.agent.outcome import Usage
 
 # Binary-exact prices: the worst case prices a prompt at the cache-write rate (2.5).
@@ -105,5 +105,5 @@ def test_describe_names_the_limit_and_the_spending(limit, phrase):
 
 @pytest.mark.parametrize(("size", "tokens"), [(0, 0), (1, 1), (3, 1), (4, 2), (3000, 1000)])
 def test_estimate_tokens_rounds_up(size, tokens):
-    """A prompt's token estimate is its bytes over three, rounded up."""
-    assert estimate_tokens(size) == tokens
+    """A request's estimate is its bytes over three, rounded up, plus the API's overhead."""
+    assert estimate_tokens(size) == tokens + REQUEST_OVERHEAD_TOKENS

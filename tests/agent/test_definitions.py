@@ -10,6 +10,7 @@ from daemon.agent.definitions import (
     MAX_AGENT_BYTES,
     Route,
     abilities,
+    harden,
     model_id,
     read_sources,
     repo_agent_paths,
@@ -186,7 +187,7 @@ def test_select_resolves_front_matter():
     assert agent.prompt == "Review carefully."
     assert agent.abilities == frozenset({"view", "search_code"})
     assert agent.source == "r.md"
-    assert agent.rules == RuleConfig()
+    assert agent.rules == harden(RuleConfig())
 
 
 def test_select_without_model_inherits_the_default():
@@ -204,8 +205,33 @@ def test_builtin_backend_engineer_loads():
     agents = read_sources((str(path), path.read_bytes()) for path in files)
     agent = select(agents, "backend-engineer", aliases=DEFAULT_MODELS, default_model="opus")
     assert agent.model == DEFAULT_MODELS["sonnet"]
-    assert agent.rules == RuleConfig()
+    assert agent.rules == harden(RuleConfig())
     assert agent.abilities == ALL_ABILITIES
     assert agent.source == str(BUILTIN_DIR / "backend-engineer.md")
     assert agent.prompt.startswith("You are an expert Backend Engineer")
     assert agent.description.startswith("Use this agent when implementing FastAPI backend code")
+
+
+def test_a_repository_agent_cannot_loosen_its_rules():
+    """A .claude/agents file's speckitd block is ignored: the operator's rules apply."""
+    operator = agent_file("backend-engineer", "Operator prompt.")
+    loose = (
+        b"---\nname: backend-engineer\nspeckitd:\n  write_scope: ['**']\n  protected: []\n"
+        b"  rules: [SK001]\n---\nRepository prompt.\n"
+    )
+    agents = read_sources([("ops/backend-engineer.md", operator), (".claude/agents/b.md", loose)])
+    agent = select(agents, "backend-engineer", aliases=DEFAULT_MODELS, default_model="sonnet")
+    assert agent.prompt == "Repository prompt."
+    assert agent.rules.write_scope == RuleConfig().write_scope
+    assert ".github/**" in agent.rules.protected
+    assert {"SK002", "SK007", "SK008"} <= agent.rules.rules
+
+
+def test_every_agent_keeps_the_protected_floor_and_core_rules():
+    """An operator's agent that protects less still protects CI and agent files."""
+    data = (
+        b"---\nname: wide\nspeckitd:\n  protected: [pyproject.toml]\n  rules: [SK001]\n---\nBody.\n"
+    )
+    agent = select(read_sources([("w.md", data)]), "wide", aliases={}, default_model="m")
+    assert {".github/**", ".claude/**", "pyproject.toml"} <= set(agent.rules.protected)
+    assert agent.rules.rules == frozenset({"SK001", "SK002", "SK007", "SK008"})

@@ -426,3 +426,30 @@ def test_close_releases_holds_and_joins_threads():
     assert not [n for n in names if n == "fakeapi" or "process_request" in n]
     with pytest.raises(RuntimeError):
         _ = fake.url
+
+
+def test_an_unanswered_tool_use_is_a_400(fake, client):
+    """A tool_use with no tool_result right after it is refused, as the API does."""
+    fake.script(Reply.message([text("never sent")]))
+    messages = [
+        user("hi"),
+        {"role": "assistant", "content": [tool_use("toolu_1", "t", {})]},
+        user("no result"),
+    ]
+    with pytest.raises(anthropic.BadRequestError, match="tool_result"):
+        ask(client, messages)
+
+
+def test_empty_content_before_the_end_is_a_400(fake, client):
+    """Only a final assistant message may be empty."""
+    messages = [user("hi"), {"role": "assistant", "content": []}, user("again")]
+    with pytest.raises(anthropic.BadRequestError, match="non-empty content"):
+        ask(client, messages)
+
+
+def test_more_than_four_breakpoints_is_a_400(fake, client):
+    """Five cache_control blocks are refused."""
+    marked = {"type": "ephemeral"}
+    system = [{"type": "text", "text": f"s{n}", "cache_control": marked} for n in range(5)]
+    with pytest.raises(anthropic.BadRequestError, match="maximum of 4"):
+        ask(client, system=system)

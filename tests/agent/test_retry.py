@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from daemon.agent.client import ModelError, retry_after
+from daemon.agent.client import retry_after
+from daemon.agent.model import ModelError
 from daemon.agent.retry import Retrier, RetryPolicy
 
 START = 1_000.0

@@ -684,3 +684,21 @@ def test_edit_misuse_is_a_tool_error(ws, command, message):
     """Missing or ill-typed fields and unknown commands are explained to the model."""
     with pytest.raises(ToolError, match=message):
         ws.edit(command)
+
+
+def test_a_catastrophic_search_pattern_stops_at_its_deadline(tmp_path):
+    """A backtracking pattern is stopped by the search's time limit, with an error."""
+    (tmp_path / "a.py").write_text("a" * 60 + "b\n")
+    space = Workspace(tmp_path, write_scope=("**",), limits=Limits(search_seconds=0.2))
+    with pytest.raises(ToolError, match=r"longer than 0\.2 s"):
+        space.search(r"(a|aa)+$")
+
+
+def test_fingerprint_changes_with_the_file_and_says_absent(tmp_path):
+    """The fingerprint follows a file's bytes; a missing file is "absent"."""
+    space = Workspace(tmp_path, write_scope=("**",))
+    assert space.fingerprint("x.txt") == "absent"
+    space.create("x.txt", "one\n")
+    first = space.fingerprint("x.txt")
+    space.insert("x.txt", 1, "two\n")
+    assert space.fingerprint("x.txt") not in {first, "absent"}
