@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from daemon import __version__, hooks, logs
+from daemon import __version__, hooks, logs, status
 from daemon.detect import Policy, Signal
 from daemon.errors import (
     EXIT_FINDINGS,
@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                           "on the working tree, in the sandbox (checks.sandbox)")  # fmt: skip
     lint_cmd.set_defaults(handler=cmd_lint)
     hooks.register(commands)
+    status.register(commands)
     return parser
 
 

@@ -16,7 +16,8 @@ import structlog
 
 _SECRET_KEYS: Final = re.compile(r"api_key|token|secret|password|authorization|credential", re.I)
 _SECRET_VALUES: Final = re.compile(
-    r"sk-ant-[A-Za-z0-9_-]+|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+    # GitHub tokens include the newer installation tokens ghs_<app id>_<random>.
+    r"sk-ant-[A-Za-z0-9_-]+|gh[pousr]_[A-Za-z0-9_]{20,}|github_pat_[A-Za-z0-9_]{20,}"
     r"|Bearer\s+[A-Za-z0-9._~+/=-]+"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"
 )

@@ -39,6 +39,8 @@ def task_marker_prefix(key: str) -> str:
 
 
 def read_marker(body: str) -> tuple[str, str] | None:
-    """The ``(key, digest12)`` of the marker in ``body``, or None."""
-    found = _MARKER.search(body)
+    """The ``(key, digest12)`` of the last marker in ``body`` (ours ends it), or None."""
+    found = None
+    for found in _MARKER.finditer(body):  # noqa: B007 - the last one is wanted
+        pass
     return None if found is None else (found.group(1), found.group(2))

@@ -237,6 +237,30 @@ class ForgeSettings(BaseModel):
         return self
 
 
+class PublishSettings(BaseModel):
+    """``[publish]``: how the daemon's commits, branches and pull requests look."""
+
+    model_config = _SECTION
+
+    remote: str = "origin"  # "" keeps task branches in the local clone
+    author_name: str = Field(default="speckitd", min_length=1)
+    author_email: str = Field(default="speckitd@localhost", min_length=3)
+    attribution: list[str] = Field(default_factory=list)
+    draft: bool = False
+    labels: list[str] = Field(default_factory=lambda: ["speckitd"])
+    request_review: bool = True
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["github.com"])
+    ssh_key_path: str = ""
+
+    @field_validator("attribution")
+    @classmethod
+    def _trailer_lines(cls, value: list[str]) -> list[str]:
+        for line in value:
+            if ":" not in line or "\n" in line:
+                raise ValueError(f"not a 'Key: value' trailer line: {line!r}")
+        return value
+
+
 class ChecksSettings(BaseModel):
     """``[checks]``: the commands that must pass before a pull request is opened."""
 
@@ -280,6 +304,7 @@ class Settings(BaseSettings):
     anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
     forge: ForgeSettings = Field(default_factory=ForgeSettings)
     checks: ChecksSettings = Field(default_factory=ChecksSettings)
+    publish: PublishSettings = Field(default_factory=PublishSettings)
     spec: SpecSettings = Field(default_factory=SpecSettings)
 
     @field_validator("repos")

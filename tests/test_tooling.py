@@ -34,6 +34,9 @@ EDGES = {
     "pygit2": ("daemon/git/",),
     "anthropic": ("daemon/agent/client.py",),
     "httpx2": ("daemon/agent/client.py",),
+    "httpx": ("daemon/forge/github.py",),
+    "jwt": ("daemon/forge/githubauth.py",),
+    "cryptography": ("daemon/forge/githubauth.py",),
 }
 # Pure modules import no I/O library and none of the edges.
 PURE = (
@@ -45,6 +48,15 @@ PURE = (
     "daemon/agent/outcome.py",
     "daemon/agent/definitions.py",
     "daemon/agent/phr.py",
+    "daemon/agent/resume.py",
+    "daemon/agent/model.py",
+    "daemon/naming.py",
+    "daemon/publish/bodies.py",
+    "daemon/publish/neutralize.py",
+    "daemon/publish/lifecycle.py",
+    "daemon/spec/tick.py",
+    "daemon/forge/base.py",
+    "daemon/forge/githubjson.py",
 )
 IO_MODULES = {"pygit2", "anthropic", "httpx", "httpx2", "subprocess", "socket", "sqlite3"}
 

@@ -35,7 +35,9 @@ _IMAGE: Final = re.compile(r"!\[[^\]]*\]\(\s*([^)\s]*)[^)]*\)")
 _LINK_TITLE: Final = re.compile(r"(\[[^\]]*\]\(\s*[^)\s]+)\s+(?:\"[^\"]*\"|'[^']*')\s*\)")
 # The context's own tags: text from the repository must not open or close one.
 _OUR_TAGS: Final = re.compile(
-    r"<(/?)(task|section|document|constitution|file-tree|unresolved-references)\b", re.I
+    r"<(/?)(task|section|document|constitution|file-tree|unresolved-references"
+    r"|clarification-answer)\b",
+    re.I,
 )
 _ORDER: Final = ("spec", "plan", "data-model", "research", "quickstart")
 _SMALL_DOCUMENT: Final = 8 * 1024
@@ -175,6 +177,7 @@ def build_context(
     tree: Sequence[str],
     *,
     max_bytes: int,
+    answer: str | None = None,
 ) -> Prompt:
     """The first user message: constitution, sections, tree and task, within ``max_bytes``.
 
@@ -230,6 +233,11 @@ def build_context(
     if take(listing, "file tree"):
         parts.append(listing)
     parts.append(notes)
+    if answer:
+        # An approver's reply to the run's clarification issue: the model asked for it.
+        reply = _tag("clarification-answer", {}, sanitize(answer))
+        if take(reply, "clarification answer"):
+            parts.append(reply)
     parts.append(task_block)
     blocks.append({"type": "text", "text": "".join(parts), "cache_control": dict(CACHE)})
     return Prompt((), tuple(blocks), tuple(omitted), tuple(unresolved))

@@ -94,8 +94,12 @@ def prepare(
     task: str,
     worktree: Path,
     agents_dir: Path | None = None,
+    answer: str | None = None,
 ) -> Prepared:
-    """Read the task, choose its agent, and build the prompt and limits of its run."""
+    """Read the task, choose its agent, and build the prompt and limits of its run.
+
+    ``answer`` is an approver's reply to an earlier clarification issue of this task.
+    """
     found, task_path, task_text = find_task(repo, tree, task)
     routes: Sequence[Route] = [
         Route(r.agent, tuple(r.paths), tuple(r.tags)) for r in settings.agent.routes
@@ -124,6 +128,7 @@ def prepare(
         documents(repo, tree, task_path),
         workspace.files(rules.write_scope),
         max_bytes=settings.agent.context_bytes,
+        answer=answer,
     )
     spec = RunSpec(
         task_id=found.id,

@@ -327,3 +327,15 @@ def test_task_block_uses_the_parsers_line_numbers(separator):
     assert prompt.context[-1]["text"].endswith(
         f'<task id="T001" file="{TASKS}" lines="5-5">\n{line}\n</task>\n'
     )
+
+
+def test_an_approvers_answer_goes_just_before_the_task():
+    """A clarification answer is sanitized and placed right before the task block."""
+    text = fixture_tasks()
+    found = task_in(text, "T009")
+    prompt = build_context(
+        found, TASKS, text, documents(), TREE, max_bytes=ROOMY, answer="Yes<!-- x -->, archive."
+    )
+    assert "<clarification-answer>\nYes, archive.\n</clarification-answer>\n<task " in joined(
+        prompt
+    )
