@@ -36,6 +36,7 @@ from daemon.inventory import DirectorySource, Inventory, Source, TreeSource
 from daemon.lint import lint_change
 from daemon.render import findings_text, scan_payload, scan_text, tasks_payload, tasks_text
 from daemon.scan import Parser, Scanner
+from daemon.service import commands as service_commands
 from daemon.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     lint_cmd.set_defaults(handler=cmd_lint)
     hooks.register(commands)
     status.register(commands)
+    service_commands.register(commands)
     return parser
 
 

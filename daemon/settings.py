@@ -81,6 +81,8 @@ class DaemonSettings(BaseModel):
 
     state_dir: Path = Path("~/.local/state/speckitd")
     http: str = "127.0.0.1:8787"
+    rescan_minutes: Positive = 10
+    stop_timeout_seconds: Positive = 60
 
     @field_validator("state_dir")
     @classmethod

@@ -362,7 +362,8 @@ class GitHub:
         headers = response.headers
         retry_after = githubjson.retry_after(headers.get("retry-after", ""), self._clock())
         if retry_after is not None:
-            return retry_after
+            # A zero or past value must not turn into a tight loop of requests.
+            return max(retry_after, BACKOFF_BASE)
         reset = headers.get("x-ratelimit-reset", "")
         if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit():
             return max(0.0, int(reset) - self._clock()) + 1.0  # reset is in whole seconds

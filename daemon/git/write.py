@@ -65,6 +65,7 @@ class CommitInfo:
     sha: str
     author_email: str
     message: str
+    committer_email: str = ""
 
 
 def _open(path: Path) -> pygit2.Repository:
@@ -108,15 +109,30 @@ def head(worktree: Path, *, branch: bool = False) -> str:
 
 
 def commit_worktree(
-    worktree: Path, message: str, identity: Identity, *, when: int | None = None
+    worktree: Path,
+    message: str,
+    identity: Identity,
+    *,
+    when: int | None = None,
+    skip: tuple[str, ...] = (),
 ) -> str | None:
-    """Commit every change in the worktree on its branch; None when there is nothing to commit."""
+    """Commit every change in the worktree on its branch; None when there is nothing to commit.
+
+    Paths in ``skip`` keep their committed state (they belong to another commit).
+    """
     opened = _open(worktree)
     index = opened.index
     index.add_all()
     gone = [e.path for e in index if not os.path.lexists(worktree / e.path)]
     for path in gone:
         index.remove(path)
+    head_tree = opened.head.peel(pygit2.Commit).tree
+    for path in skip:
+        if path in index:
+            index.remove(path)
+        if path in head_tree:
+            entry = head_tree[path]
+            index.add(pygit2.IndexEntry(path, entry.id, entry.filemode))
     tree = index.write_tree()
     parent = opened.head.peel(pygit2.Commit)
     if tree == parent.tree.id:
@@ -200,4 +216,33 @@ def commits_only_in(repo: Path, tip: str, other: str) -> list[CommitInfo]:
     opened = _open(repo)
     walker = opened.walk(pygit2.Oid(hex=tip), pygit2.enums.SortMode.TOPOLOGICAL)
     walker.hide(pygit2.Oid(hex=other))
-    return [CommitInfo(str(c.id), c.author.email, c.message) for c in walker]
+    return [CommitInfo(str(c.id), c.author.email, c.message, c.committer.email) for c in walker]
+
+
+def ensure_clone(path: Path, url: str) -> None:
+    """A clone of ``url`` at ``path`` with ``origin`` pointing at it (made when missing)."""
+    if not (path / ".git").exists() and not (path / "HEAD").exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        run_git(["clone", "-q", "--no-checkout", url, str(path)], cwd=path.parent)
+        return
+    remotes = run_git(["remote"], cwd=path).stdout.split()
+    if "origin" not in remotes:
+        run_git(["remote", "add", "origin", url], cwd=path)
+
+
+def fetch(path: Path, auth: PushAuth, *, timeout: float = 300) -> None:
+    """Fetch ``origin`` (all branches, pruned) into the remote-tracking refs."""
+    run_git(
+        ["fetch", "-q", "--prune", "--no-tags", "origin"],
+        cwd=path,
+        env=auth.env(),
+        secrets=auth.secrets(),
+        timeout=timeout,
+    )
+
+
+def has_remote(repo: Path, name: str) -> bool:
+    """Whether the repository has a remote called ``name`` (a URL counts as one)."""
+    if "/" in name or ":" in name:
+        return True
+    return name in _open(repo).remotes.names()

@@ -21,6 +21,7 @@ from daemon.agent.outcome import Outcome
 from daemon.errors import SpeckitdError
 from daemon.forge.base import Forge, ForgeError, Issue, PullRequest
 from daemon.git.write import (
+    CommitInfo,
     Identity,
     PushAuth,
     commit_worktree,
@@ -73,16 +74,22 @@ class Published:
     url: str
     branch: str
     note: str = ""
+    settled: Literal["", "merged", "closed"] = ""  # with kind "none": why nothing was done
 
 
-def commit_message(job: Job, outcome: Outcome, attribution: tuple[str, ...]) -> str:
-    """The agent's commit: the task's title, the summary, and the trailers of DESIGN §4."""
-    refs = ", ".join(outcome.spec_refs) or ", ".join(ref.label for ref in job.refs)
+def commit_message(job: Job, attribution: tuple[str, ...]) -> str:
+    """The agent's commit: the task's title and the trailers of DESIGN §4.
+
+    No text the agent wrote goes into a commit: git hosts act on commit messages
+    (closing keywords, mentions) once they reach the default branch, with no code
+    formatting to hide behind. The summary is in the pull request, shown as code.
+    """
+    refs = ", ".join(ref.label for ref in job.refs)
     trailers = [f"Task: {job.task_id}", f"Speckitd-Digest: {job.digest[:12]}"]
     if refs:
         trailers.append(f"Spec-Refs: {' '.join(refs.split())}")
-    summary = outcome.summary.strip() or "Implemented by speckitd's agent."
-    return f"{title_of(job)}\n\n{summary}\n\n" + "\n".join([*trailers, *attribution]) + "\n"
+    body = "Implemented by speckitd's agent and checked by its gates; see the pull request."
+    return f"{title_of(job)}\n\n{body}\n\n" + "\n".join([*trailers, *attribution]) + "\n"
 
 
 def _tick_message(job: Job) -> str:
@@ -92,10 +99,26 @@ def _tick_message(job: Job) -> str:
     )
 
 
-def _ours(message: str, email: str, author_email: str, key_id: str) -> bool:
-    """Whether a commit is one the daemon made for this task."""
-    tasks = [v.strip() for k, v in parse_trailers(message) if k.lower() == "task"]
-    return author_email == email and tasks == [key_id]
+def _ours(commit: CommitInfo, email: str, key_id: str) -> bool:
+    """Whether a commit is one the daemon made for this task.
+
+    Both author and committer are the daemon: an amend or rebase by a person keeps
+    the author but makes them the committer.
+    """
+    tasks = [v.strip() for k, v in parse_trailers(commit.message) if k.lower() == "task"]
+    return commit.author_email == email and commit.committer_email == email and tasks == [key_id]
+
+
+def _inside(worktree: Path, path: str) -> Path:
+    """``worktree / path`` when no part of it is a symbolic link (the repo is untrusted)."""
+    target = worktree
+    for part in Path(path).parts:
+        if part in {"", ".", ".."} or target.is_symlink():
+            raise PublishError(f"{path}: not a plain path inside the worktree")
+        target = target / part
+    if target.is_symlink():
+        raise PublishError(f"{path}: a symbolic link; the daemon does not write through links")
+    return target
 
 
 class Publisher:
@@ -116,21 +139,38 @@ class Publisher:
         task: Task,
         task_file: bytes,
         phr: tuple[str, str] | None = None,
+        previous: tuple[str, ...] = (),
     ) -> Published:
-        """Publish ``outcome``: a pull request when it passed the gates, else an issue."""
+        """Publish ``outcome``: a pull request when it passed the gates, else an issue.
+
+        ``previous`` are branches of earlier approvals of the same task (another title
+        gives another branch): their open pull requests are closed as superseded, so a
+        task never has two open at once.
+        """
         if not outcome.publishable:
             return self._issue(job, outcome)
         branch = branch_name(job.key, job.title)
         decision = decide(self.forge.find_pull(job.repo, branch), job.digest)
         if decision.action in {Action.DONE, Action.LEAVE}:
-            return Published("none", None, "", branch, decision.reason)
+            settled: Literal["merged", "closed"] = (
+                "merged" if decision.action is Action.DONE else "closed"
+            )
+            return Published("none", None, "", branch, decision.reason, settled)
         self._commit(job, outcome, worktree, task=task, task_file=task_file, phr=phr)
+        log.info("publish.committed", task=job.task_id, branch=branch)
         blocked = self._push(job, worktree, branch)
+        log.info("publish.pushed", task=job.task_id, branch=branch, blocked=bool(blocked))
+        if blocked:
+            # The branch is not what the gates checked: say so, change nothing else.
+            existing = self.forge.find_pull(job.repo, branch)
+            if existing is not None and existing.state == "open":
+                self._note_human_commit(job, existing, branch)
+                return Published("pull", existing.number, existing.url, branch, blocked)
+            return Published("none", None, "", branch, blocked)
         ticked = task.done or self._ticked(worktree, job, task)
         pull = self._pull(job, outcome, branch, ticked=ticked)
-        if blocked:
-            self._note_human_commit(job, pull, branch)
-            return Published("pull", pull.number, pull.url, branch, blocked)
+        for old in previous:
+            self._supersede(job, old, pull)
         return Published("pull", pull.number, pull.url, branch, decision.reason)
 
     def _commit(
@@ -144,7 +184,8 @@ class Publisher:
         phr: tuple[str, str] | None,
     ) -> None:
         identity = self.config.identity
-        commit_worktree(worktree, commit_message(job, outcome, self.config.attribution), identity)
+        own = (job.task_path, *((phr[0],) if phr else ()))
+        commit_worktree(worktree, commit_message(job, self.config.attribution), identity, skip=own)
         extra: list[tuple[str, bytes]] = []
         if not self._ticked(worktree, job, task):
             edited = mark_done(task_file, job.task_path, task)
@@ -153,7 +194,7 @@ class Publisher:
         if phr is not None and not (worktree / phr[0]).exists():
             extra.append((phr[0], phr[1].encode()))
         for path, data in extra:
-            target = worktree / path
+            target = _inside(worktree, path)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         if extra:
@@ -188,7 +229,7 @@ class Publisher:
                 foreign = [
                     c
                     for c in commits_only_in(self.repo, fetched, local)
-                    if not _ours(c.message, self.config.identity.email, c.author_email, job.task_id)
+                    if not _ours(c, self.config.identity.email, job.task_id)
                 ]
                 if foreign:
                     log.warning("publish.human_commit", branch=branch, commit=foreign[0].sha)
@@ -220,7 +261,8 @@ class Publisher:
         existing = self.forge.find_pull(job.repo, branch)
         if existing is not None and existing.state == "open":
             if (existing.body, existing.title) != (body, title):
-                return self.forge.update_pull(job.repo, existing.number, title=title, body=body)
+                existing = self.forge.update_pull(job.repo, existing.number, title=title, body=body)
+            self._dress(job, existing)  # a crash may have come between create and dress
             return existing
         repo = job.repo
         made = self._create(
@@ -234,12 +276,28 @@ class Publisher:
             ),
             lambda: self._open_pull_for(repo, branch),
         )
-        if self.config.labels:
-            self.forge.add_labels(repo, made.number, self.config.labels)
-        if self.config.request_review and job.approver and "@" not in job.approver:
-            self.forge.request_review(repo, made.number, [job.approver])
+        self._dress(job, made)
         log.info("publish.pull", task=job.task_id, pull=made.number)
         return made
+
+    def _dress(self, job: Job, pull: PullRequest) -> None:
+        """Labels and the review request (both idempotent on the forge)."""
+        if self.config.labels:
+            self.forge.add_labels(job.repo, pull.number, self.config.labels)
+        if self.config.request_review and job.approver and "@" not in job.approver:
+            self.forge.request_review(job.repo, pull.number, [job.approver])
+
+    def _supersede(self, job: Job, branch: str, current: PullRequest) -> None:
+        """Close the open pull request of an earlier approval's branch, saying why."""
+        if branch == current.head:
+            return
+        old = self.forge.find_pull(job.repo, branch)
+        if old is None or old.state != "open":
+            return
+        self.forge.comment(job.repo, old.number, f"Superseded by #{current.number}: the task "
+                           "was approved again with new text.")  # fmt: skip
+        self.forge.update_pull(job.repo, old.number, state="closed")
+        log.info("publish.superseded", task=job.task_id, old=old.number, new=current.number)
 
     def _open_pull_for(self, repo: str, branch: str) -> PullRequest | None:
         found = self.forge.find_pull(repo, branch)
@@ -278,11 +336,13 @@ class Publisher:
         return Published("issue", made.number, made.url, branch)
 
 
-def publish_config(settings: Settings, auth: PushAuth | None = None) -> PublishConfig:
-    """The publisher's configuration from ``[publish]`` (and push credentials)."""
+def publish_config(
+    settings: Settings, auth: PushAuth | None = None, *, remote: str | None = None
+) -> PublishConfig:
+    """The publisher's configuration from ``[publish]`` (``remote`` overrides its remote)."""
     chosen = settings.publish
     return PublishConfig(
-        remote=chosen.remote or None,
+        remote=(remote if remote is not None else chosen.remote) or None,
         identity=Identity(chosen.author_name, chosen.author_email),
         attribution=tuple(chosen.attribution),
         draft=chosen.draft,

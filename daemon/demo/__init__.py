@@ -1,0 +1,1 @@
+"""``speckitd demo``: a sample repository, a scripted model server, the real daemon."""

@@ -1,0 +1,155 @@
+"""``speckitd run`` and ``speckitd once``: the service wired from the settings.
+
+Per repository: a clone (made from ``url`` when missing), a forge, a job runner; one
+store in the state directory; the ref watcher, a fetch timer per repository and a
+periodic full rescan (APScheduler 3, in-process); SIGTERM stops, SIGHUP reloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from daemon.agent.client import AnthropicModel
+from daemon.agent.model import Model
+from daemon.errors import EXIT_OK, SpeckitdError
+from daemon.forge.base import Forge
+from daemon.forge.local import LocalForge
+from daemon.gates.sandbox import choose
+from daemon.git.write import PushAuth, ensure_clone, fetch
+from daemon.service.core import Service
+from daemon.service.pipeline import JobRunner
+from daemon.service.watch import RefWatcher
+from daemon.settings import RepoSettings, Settings
+from daemon.store.sqlite import SqliteStore
+
+log = structlog.get_logger("speckitd.service")
+
+
+def make_forge(settings: Settings) -> Forge:
+    """The forge ``[forge] kind`` names."""
+    if settings.forge.kind == "github":
+        from daemon.forge.github import GitHub  # noqa: PLC0415 - only when configured
+
+        return GitHub.from_settings(settings.forge.github)
+    return LocalForge(settings.daemon.state_dir)
+
+
+def model_factory(settings: Settings) -> Callable[[], Model]:
+    """Builds the Messages API client for each run."""
+    anthropic = settings.anthropic
+
+    def make() -> Model:
+        return AnthropicModel(
+            base_url=anthropic.base_url,
+            api_key=anthropic.api_key,
+            sdk_retries=anthropic.sdk_retries,
+        )
+
+    return make
+
+
+def build(
+    settings: Settings,
+    *,
+    backfill: bool = False,
+    forge: Forge | None = None,
+    model: Callable[[], Model] | None = None,
+) -> Service:
+    """The service for ``settings``: store, forge, runners per repository."""
+    state = settings.daemon.state_dir
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = SqliteStore(state / "speckitd.db")
+    chosen = forge or make_forge(settings)
+    sandbox = choose(settings.checks.sandbox) if settings.checks.commands else None
+    runners = {}
+    for repo in settings.repos:
+        if repo.url:
+            ensure_clone(Path(repo.path), repo.url)
+        runners[repo.name] = JobRunner(settings, repo, chosen, model or model_factory(settings),
+                                       sandbox)  # fmt: skip
+    return Service(
+        settings,
+        store,
+        runners,
+        backfill=backfill,
+        stop_grace=float(settings.daemon.stop_timeout_seconds) * 0.8,
+    )
+
+
+def _git_dir(repo: RepoSettings) -> Path:
+    path = Path(repo.path)
+    return path / ".git" if (path / ".git").is_dir() else path
+
+
+async def _fetch(service: Service, repo: RepoSettings, auth: PushAuth) -> None:
+    try:
+        await asyncio.to_thread(fetch, Path(repo.path), auth)
+    except SpeckitdError as error:
+        log.warning("fetch.failed", repo=repo.name, error=str(error))
+    service.request_scan(repo.name)
+
+
+async def serve(
+    service: Service, settings: Settings, *, ready: Callable[[], None] | None = None
+) -> None:
+    """Run ``service`` with its triggers until SIGTERM or SIGINT (or ``service.stop()``)."""
+    loop = asyncio.get_running_loop()
+    watcher = RefWatcher(service.request_scan)
+    for repo in settings.repos:
+        watcher.add(repo.name, _git_dir(repo))
+    scheduler = AsyncIOScheduler(event_loop=loop)
+    auth = PushAuth(settings.forge.github.token, settings.publish.ssh_key_path)
+    for repo in settings.repos:
+        if repo.url:
+            scheduler.add_job(
+                _fetch,
+                "interval",
+                seconds=repo.poll_seconds,
+                args=[service, repo, auth],
+                max_instances=1,
+                coalesce=True,
+            )
+
+    def rescan() -> None:
+        for repo in settings.repos:
+            service.request_scan(repo.name)
+
+    scheduler.add_job(
+        rescan,
+        "interval",
+        minutes=settings.daemon.rescan_minutes,
+        max_instances=1,
+        coalesce=True,
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, service.stop)
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("service.reload_requested"))
+    watcher.start()
+    scheduler.start()
+    try:
+        await service.run_forever(
+            ready or (lambda: log.info("service.ready", repos=len(settings.repos)))
+        )
+    finally:
+        scheduler.shutdown(wait=False)
+        watcher.stop()
+
+
+def run(settings: Settings, *, backfill: bool = False) -> int:
+    """``speckitd run``: serve until SIGTERM."""
+    service = build(settings, backfill=backfill)
+    asyncio.run(serve(service, settings))
+    return EXIT_OK
+
+
+def once(settings: Settings, *, backfill: bool = False) -> int:
+    """``speckitd once``: scan, drain the queue, exit."""
+    service = build(settings, backfill=backfill)
+    asyncio.run(service.once())
+    return EXIT_OK
