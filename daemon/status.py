@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from daemon.forge.local import LocalForge
@@ -31,6 +32,32 @@ def _row(kind: str, record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def jobs(state_dir: Path) -> list[dict[str, Any]]:
+    """The daemon's jobs from its store, newest first ([] before the first run)."""
+    database = state_dir / "speckitd.db"
+    if not database.exists():
+        return []
+    from daemon.store.sqlite import SqliteStore  # noqa: PLC0415 - only when there is one
+
+    store = SqliteStore(database)
+    try:
+        return [
+            {
+                "id": job.id,
+                "repo": job.repo,
+                "task": job.task_id,
+                "state": job.state.value,
+                "pr": job.pr_url,
+                "issue": job.issue_url,
+                "cost_usd": round(job.cost_usd, 4),
+                "detail": job.detail,
+            }
+            for job in reversed(store.jobs())
+        ]
+    finally:
+        store.close()
+
+
 def payload(forge: LocalForge) -> dict[str, Any]:
     """Every record, per repository."""
     repos: list[dict[str, Any]] = []
@@ -38,14 +65,30 @@ def payload(forge: LocalForge) -> dict[str, Any]:
         rows = [_row("pull", r) for r in forge.records(repo, "pulls")]
         rows += [_row("issue", r) for r in forge.records(repo, "issues")]
         repos.append({"repo": repo, "records": sorted(rows, key=lambda row: row["number"])})
-    return {"schema": "speckitd.status/1", "state_dir": str(forge.root.parent), "repos": repos}
+    state_dir = forge.root.parent
+    return {
+        "schema": "speckitd.status/1",
+        "state_dir": str(state_dir),
+        "jobs": jobs(state_dir),
+        "repos": repos,
+    }
 
 
 def text(data: dict[str, Any]) -> str:
-    """One line per record, grouped by repository."""
-    if not data["repos"]:
-        return f"nothing published yet (state directory {data['state_dir']})"
+    """A table of jobs, then one line per forge record, grouped by repository."""
     lines: list[str] = []
+    if data["jobs"]:
+        lines.append(f"{'job':>4}  {'task':<8} {'state':<11} {'cost':>8}  link")
+        for job in data["jobs"]:
+            link = job["pr"] or job["issue"] or job["detail"][:60]
+            lines.append(
+                f"{job['id']:>4}  {job['task']:<8} {job['state']:<11} "
+                f"${job['cost_usd']:>7.4f}  {link}"
+            )
+        lines.append("")
+    if not data["repos"]:
+        lines.append(f"nothing published yet (state directory {data['state_dir']})")
+        return "\n".join(lines)
     for repo in data["repos"]:
         lines.append(repo["repo"])
         for row in repo["records"]:

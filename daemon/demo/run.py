@@ -85,7 +85,7 @@ def demo_settings(root: Path, base_url: str, api_key: str) -> Settings:
         None,
         environ={},
         overrides={
-            "daemon": {"state_dir": str(root / "state")},
+            "daemon": {"state_dir": str(root / "state"), "http": "127.0.0.1:0"},
             "repos": [{"name": REPO, "path": str(root / "todo"), "branch": "main"}],
             "approval": {"approvers": [ALICE["email"]]},
             "anthropic": {"base_url": base_url, "api_key": api_key},

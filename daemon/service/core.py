@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from daemon.detect import Approval
 from daemon.errors import SpeckitdError
+from daemon.naming import branch_name
 from daemon.service.pipeline import JobRunner
 from daemon.service.scanning import ScanSummary, scan_repository
 from daemon.settings import RepoSettings, Settings
@@ -87,6 +89,7 @@ class Service:
                 self.store,
                 now=self.clock(),
                 backfill=self.backfill,
+                has_pull=self._has_pull(name),
             )
         except SpeckitdError as error:
             log.error("scan.failed", repo=name, error=str(error))  # noqa: TRY400 - said in full
@@ -104,6 +107,19 @@ class Service:
         if summary.queued or summary.released:
             self._work.set()
         return summary
+
+    def _has_pull(self, name: str) -> Callable[[Approval], bool]:
+        """Whether a task already has a pull request (backfill skips those)."""
+        runner = self.runners.get(name)
+
+        def has_pull(approval: Approval) -> bool:
+            if runner is None:
+                return False
+            return (
+                runner.forge.find_pull(name, branch_name(approval.key, approval.title)) is not None
+            )
+
+        return has_pull
 
     async def _scan_loop(self, name: str) -> None:
         loop = self._repos[name]

@@ -8,6 +8,7 @@ periodic full rescan (APScheduler 3, in-process); SIGTERM stops, SIGHUP reloads.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,10 @@ from daemon.forge.local import LocalForge
 from daemon.gates.sandbox import choose
 from daemon.git.write import PushAuth, ensure_clone, fetch
 from daemon.service.core import Service
+from daemon.service.endpoints import hooks, observe
+from daemon.service.http import HttpServer, make_app
+from daemon.service.metrics import Metrics
+from daemon.service.notify import Notifier
 from daemon.service.pipeline import JobRunner
 from daemon.service.watch import RefWatcher
 from daemon.settings import RepoSettings, Settings
@@ -78,7 +83,7 @@ def build(
         store,
         runners,
         backfill=backfill,
-        stop_grace=float(settings.daemon.stop_timeout_seconds) * 0.8,
+        stop_grace=float(settings.daemon.stop_timeout_seconds) * 0.6,  # the rest: shutdown
     )
 
 
@@ -95,16 +100,11 @@ async def _fetch(service: Service, repo: RepoSettings, auth: PushAuth) -> None:
     service.request_scan(repo.name)
 
 
-async def serve(
-    service: Service, settings: Settings, *, ready: Callable[[], None] | None = None
-) -> None:
-    """Run ``service`` with its triggers until SIGTERM or SIGINT (or ``service.stop()``)."""
-    loop = asyncio.get_running_loop()
-    watcher = RefWatcher(service.request_scan)
-    for repo in settings.repos:
-        watcher.add(repo.name, _git_dir(repo))
+def _timers(
+    service: Service, settings: Settings, loop: asyncio.AbstractEventLoop, auth: PushAuth
+) -> AsyncIOScheduler:
+    """A fetch per repository with a remote, and the periodic full rescan."""
     scheduler = AsyncIOScheduler(event_loop=loop)
-    auth = PushAuth(settings.forge.github.token, settings.publish.ssh_key_path)
     for repo in settings.repos:
         if repo.url:
             scheduler.add_job(
@@ -121,24 +121,98 @@ async def serve(
             service.request_scan(repo.name)
 
     scheduler.add_job(
-        rescan,
-        "interval",
-        minutes=settings.daemon.rescan_minutes,
-        max_instances=1,
-        coalesce=True,
+        rescan, "interval", minutes=settings.daemon.rescan_minutes, max_instances=1, coalesce=True
     )
+    return scheduler
+
+
+def _http(
+    service: Service, settings: Settings, loop: asyncio.AbstractEventLoop, auth: PushAuth
+) -> HttpServer:
+    """The HTTP server, its metrics fed by the service's events."""
+    metrics = Metrics()
+    listeners = [observe(metrics), service.on_event]
+
+    def on_event(name: str, data: dict[str, object]) -> None:
+        for listen in listeners:
+            listen(name, data)
+
+    service.on_event = on_event
+    fetches: set[asyncio.Task[None]] = set()
+    by_name = {repo.name: repo for repo in settings.repos}
+
+    def fetch_now(name: str) -> None:
+        repo = by_name[name]
+        if repo.url:
+            task = loop.create_task(_fetch(service, repo, auth))
+            fetches.add(task)  # keep a reference until it is done
+            task.add_done_callback(fetches.discard)
+        else:
+            service.request_scan(name)
+
+    app = make_app(
+        hooks(service, metrics, fetch_now, loop),
+        webhook_secret=settings.forge.github.webhook_secret,
+        metrics=metrics,
+    )
+    return HttpServer(app)
+
+
+def _signals(
+    service: Service, settings: Settings, loop: asyncio.AbstractEventLoop, notifier: Notifier
+) -> None:
+    """SIGTERM/SIGINT stop; SIGHUP reloads (settings are built once: it rescans)."""
+
+    def stop() -> None:
+        notifier.stopping()
+        service.stop()
+
+    def reload() -> None:
+        notifier.reloading()
+        log.info("service.reload", repos=len(settings.repos))
+        for repo in settings.repos:
+            service.request_scan(repo.name)
+        notifier.ready("reloaded")
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, service.stop)
-    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("service.reload_requested"))
+        loop.add_signal_handler(signum, stop)
+    loop.add_signal_handler(signal.SIGHUP, reload)
+
+
+async def serve(
+    service: Service, settings: Settings, *, ready: Callable[[], None] | None = None
+) -> None:
+    """Run ``service`` with its triggers until SIGTERM or SIGINT (or ``service.stop()``)."""
+    loop = asyncio.get_running_loop()
+    auth = PushAuth(settings.forge.github.token, settings.publish.ssh_key_path)
+    watcher = RefWatcher(service.request_scan)
+    for repo in settings.repos:
+        watcher.add(repo.name, _git_dir(repo))
+    scheduler = _timers(service, settings, loop, auth)
+    http = _http(service, settings, loop, auth)
+    host, _, port = settings.daemon.http.rpartition(":")
+    http.start(host, int(port))
+    log.info("http.listening", address=f"{host}:{http.port}")
+    notifier = Notifier.take(os.environ)  # systemd's variables, not settings
+    _signals(service, settings, loop, notifier)
+    interval = notifier.watchdog_interval()
+    if interval is not None:
+        scheduler.add_job(notifier.watchdog, "interval", seconds=interval, max_instances=1)
+
+    def announce() -> None:
+        log.info("service.ready", repos=len(settings.repos))
+        notifier.ready(f"watching {len(settings.repos)} repositories")
+        if ready is not None:
+            ready()
+
     watcher.start()
     scheduler.start()
     try:
-        await service.run_forever(
-            ready or (lambda: log.info("service.ready", repos=len(settings.repos)))
-        )
+        await service.run_forever(announce)
     finally:
         scheduler.shutdown(wait=False)
         watcher.stop()
+        await http.stop()
 
 
 def run(settings: Settings, *, backfill: bool = False) -> int:

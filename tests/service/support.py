@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,21 +82,22 @@ def write_config(
     *,
     state: Path,
     clone: Path,
-    remote: Path,
+    remote: Path | None,
     model_url: str,
     forge: str = "local",
     github_url: str = "",
     token: str = "",
+    secret: str = "",
+    stop_timeout: int = 60,
 ) -> Path:
-    """A settings file for the daemon under test."""
-    github = (
-        f'\n[forge.github]\napi_url = "{github_url}"\ntoken = "{token}"\n'
-        if forge == "github"
-        else ""
-    )
+    """A settings file for the daemon under test (HTTP on a free port)."""
+    github = f'\n[forge.github]\napi_url = "{github_url or "http://127.0.0.1:9"}"\n'
+    github += f'token = "{token}"\nwebhook_secret = "{secret}"\n'
+    url = f'url = "{remote}"\n' if remote is not None else ""
     path.write_text(
-        f'[daemon]\nstate_dir = "{state}"\n\n'
-        f'[[repos]]\nname = "acme/todo"\npath = "{clone}"\nurl = "{remote}"\n'
+        f'[daemon]\nstate_dir = "{state}"\nhttp = "127.0.0.1:0"\n'
+        f"stop_timeout_seconds = {stop_timeout}\n\n"
+        f'[[repos]]\nname = "acme/todo"\npath = "{clone}"\n{url}'
         'branch = "main"\npoll_seconds = 1\n\n'
         '[approval]\napprovers = ["alice@example.com"]\n\n'
         f'[anthropic]\nbase_url = "{model_url}"\napi_key = "test-key"\n\n'
@@ -143,9 +145,10 @@ class Daemon:
     ) -> list[dict[str, Any]]:
         """The next ``count`` log events named ``event`` (waiting at most ``timeout`` s)."""
         found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
         while len(found) < count:
             try:
-                item = self.events.get(timeout=timeout)
+                item = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 tail = "".join(self.lines[-30:])
                 raise TimeoutError(f"no {event} within {timeout} s:\n{tail}") from None
