@@ -21,6 +21,7 @@ Under the pre-commit framework a pre-push hook gets no stdin; the range comes fr
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -84,6 +85,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--force",
         action="store_true",
         help=f"replace hooks speckitd did not install, keeping each as <name>{BACKUP_SUFFIX}",
+    )
+    init.add_argument(
+        "--config",
+        dest="write_config",
+        type=Path,
+        metavar="PATH",
+        help="write a starting speckitd.toml for this repository at PATH (never overwritten)",
     )
     init.set_defaults(handler=cmd_init)
 
@@ -274,13 +282,42 @@ def cmd_commit_msg(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FINDINGS if problems else EXIT_OK
 
 
+def starting_config(repo: Path, branch: str, name: str) -> str:
+    """A small speckitd.toml watching ``repo`` (config/speckitd.toml documents every key)."""
+    return (
+        "# speckitd settings; every key is documented in config/speckitd.toml of speckitd.\n"
+        "[daemon]\n"
+        'state_dir = "~/.local/state/speckitd"\n'
+        'http = "127.0.0.1:8787"\n\n'
+        "[[repos]]\n"
+        f"name = {json.dumps(name)}\n"
+        f"path = {json.dumps(str(repo))}\n"
+        f"branch = {json.dumps(branch)}\n\n"
+        "[approval]\n"
+        "approvers = []        # emails or forge logins; empty: anyone who can push\n\n"
+        "[forge]\n"
+        'kind = "local"        # or "github" with [forge.github]\n\n'
+        "[anthropic]\n"
+        "# api_key: set SPECKITD_ANTHROPIC__API_KEY or a credential file, not here.\n"
+    )
+
+
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
-    """``speckitd init --hooks [--force]``: install the git hooks."""
-    if not args.hooks:
+    """``speckitd init [--hooks [--force]] [--config PATH]``: set a repository up."""
+    if not args.hooks and args.write_config is None:
         raise UsageError(
             "init: nothing to do; --hooks installs the git hooks "
-            f"({', '.join(HOOKS)}); writing speckitd.toml comes later"
+            f"({', '.join(HOOKS)}), --config PATH writes a starting speckitd.toml"
         )
+    if args.write_config is not None:
+        target: Path = args.write_config
+        if target.exists():
+            raise UsageError(f"{target} exists; speckitd init never overwrites a configuration")
+        repo = args.repo.resolve()
+        target.write_text(starting_config(repo, "main", repo.name), encoding="utf-8")
+        print(f"wrote {target}")
+        if not args.hooks:
+            return 0
     found = hooks_dir(args.repo)
     if found is None:
         raise RepositoryError(f"{args.repo}: not a git repository")

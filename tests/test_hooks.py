@@ -17,6 +17,7 @@ import pytest
 from daemon.cli import main
 from daemon.git import Repo
 from daemon.hooks import HOOKS, pre_push, push_base, shim
+from daemon.settings import load_settings
 from tests.gitrepo import GitRepo
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "todo-backend"
@@ -412,3 +413,16 @@ def test_push_base_prefers_the_later_fork_point(project):
     assert push_base(repo, moved, remote=root, branch=moved) == root
     assert push_base(repo, moved, remote=None, branch=moved) == moved
     assert push_base(repo, second, remote=None, branch=None) is None
+
+
+def test_init_writes_a_starting_configuration_that_loads(tmp_path, capsys):
+    """`init --config` writes a speckitd.toml for the repository, valid, and never overwrites."""
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit("first", {"a.txt": "a\n"})
+    target = tmp_path / "speckitd.toml"
+    assert main(["init", "--repo", str(repo.path), "--config", str(target)]) == 0
+    settings = load_settings(target, environ={})
+    assert [r.path for r in settings.repos] == [repo.path.resolve()]
+    assert settings.repos[0].name == "repo"
+    assert main(["init", "--repo", str(repo.path), "--config", str(target)]) == 2
+    assert "never overwrites" in capsys.readouterr().err

@@ -69,6 +69,7 @@ class Service:
         self._busy: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ready = False
+        self.reload_requested = False
 
     # -- triggers -------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -161,7 +162,12 @@ def _http(
 def _signals(
     service: Service, settings: Settings, loop: asyncio.AbstractEventLoop, notifier: Notifier
 ) -> None:
-    """SIGTERM/SIGINT stop; SIGHUP reloads (settings are built once: it rescans)."""
+    """SIGTERM/SIGINT stop; SIGHUP reloads.
+
+    Settings are built once per process (STYLE §8), so a reload stops like SIGTERM and
+    then re-executes the same command in the same process: the new settings are read,
+    interrupted jobs resume, and systemd sees RELOADING then READY from the same PID.
+    """
 
     def stop() -> None:
         notifier.stopping()
@@ -170,9 +176,8 @@ def _signals(
     def reload() -> None:
         notifier.reloading()
         log.info("service.reload", repos=len(settings.repos))
-        for repo in settings.repos:
-            service.request_scan(repo.name)
-        notifier.ready("reloaded")
+        service.reload_requested = True
+        service.stop()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop)
@@ -216,9 +221,14 @@ async def serve(
 
 
 def run(settings: Settings, *, backfill: bool = False) -> int:
-    """``speckitd run``: serve until SIGTERM."""
+    """``speckitd run``: serve until SIGTERM; on SIGHUP, start again with fresh settings."""
+    environ = dict(os.environ)  # before the notifier takes systemd's variables out of it
     service = build(settings, backfill=backfill)
     asyncio.run(serve(service, settings))
+    if service.reload_requested:
+        log.info("service.reexec")
+        argv = [sys.executable, "-m", "daemon", *sys.argv[1:]]
+        os.execve(sys.executable, argv, environ)  # noqa: S606 - our own command, same args
     return EXIT_OK
 
 

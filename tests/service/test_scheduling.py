@@ -144,3 +144,28 @@ def test_sigterm_during_a_run_exits_0_and_the_run_resumes(tmp_path):
             assert daemon.kill(signal.SIGTERM) == 0
     assert done["task"] == "T006"
     assert len(LocalForge(tmp_path / "state").records("acme/todo", "pulls")) == 1
+
+
+def test_sighup_reloads_the_configuration_in_the_same_process(tmp_path):
+    """SIGHUP: the daemon starts again from the edited settings file, with the same PID."""
+    upstream = Upstream(tmp_path)
+    other = Upstream(tmp_path / "other")
+    with FakeMessagesAPI() as model:
+        model.responder = implement
+        config = config_for(tmp_path, upstream, model)
+        daemon = Daemon(config)
+        try:
+            daemon.wait_for("scan.first_sight")
+            pid = daemon.process.pid
+            config.write_text(
+                config.read_text()
+                + f'\n[[repos]]\nname = "acme/other"\npath = "{tmp_path / "clone-other"}"\n'
+                f'url = "{other.remote}"\nbranch = "main"\npoll_seconds = 1\n'
+            )
+            daemon.process.send_signal(signal.SIGHUP)
+            daemon.wait_for("service.reexec")
+            daemon.wait_for("scan.first_sight", where=lambda e: e.get("repo") == "acme/other")
+            assert daemon.process.pid == pid
+            assert daemon.process.poll() is None
+        finally:
+            assert daemon.kill(signal.SIGTERM) == 0
