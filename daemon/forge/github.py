@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import httpx
 import structlog
+from pydantic import SecretStr
 
 from daemon.forge import githubjson
 from daemon.forge.base import Comment, ForgeError, Issue, Permission, PullRequest, Review, State
@@ -84,6 +85,9 @@ class GitHub:
         self._write_interval = write_interval
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._write_lock = threading.Lock()
+        # A rate limit holds for the whole client: no thread sends before this time.
+        self._gate = threading.Lock()
+        self._blocked_until = 0.0
         self._next_write = 0.0
         self._client = httpx.Client(
             base_url=api_url,
@@ -120,6 +124,11 @@ class GitHub:
         self.close()
 
     # -- the Forge protocol --------------------------------------------------------
+
+    def push_token(self, repo: str) -> SecretStr:
+        """What git pushes ``repo`` with: the token, or a fresh installation token."""
+        value = self._auth.authorization(githubjson.check(repo), self._send)
+        return SecretStr(value.removeprefix("Bearer ").removeprefix("token "))
 
     def find_pull(self, repo: str, head: str) -> PullRequest | None:
         """The newest pull request from branch ``head`` of the repository's owner, or None."""
@@ -310,6 +319,7 @@ class GitHub:
         path = httpx.URL(url).path
         waited, failures, renewed = 0.0, 0, False
         while True:
+            self._wait_for_gate()
             if method != "GET":
                 self._space_write()
             credential = authorization()  # per attempt: a long wait may outlive a token
@@ -339,9 +349,11 @@ class GitHub:
             if limited or (status >= 500 and not creates):
                 failures += 1
                 reason = str(self._error(method, path, response, credential))
-                waited = self._pause(
-                    waited, self._delay(response, failures, limited), reason, status
-                )
+                delay = self._delay(response, failures, limited)
+                if limited:
+                    with self._gate:
+                        self._blocked_until = max(self._blocked_until, self._clock() + delay)
+                waited = self._pause(waited, delay, reason, status)
                 continue
             if 200 <= status < 300 or status in ok:
                 return response
@@ -385,6 +397,13 @@ class GitHub:
         log.warning("github.retry", reason=reason, status=status, wait=round(wait, 3))
         self._sleep(wait)
         return waited + wait
+
+    def _wait_for_gate(self) -> None:
+        """Wait out a rate limit another thread ran into (GitHub: no request until it ends)."""
+        with self._gate:
+            left = self._blocked_until - self._clock()
+        if left > 0:
+            self._sleep(left)
 
     def _space_write(self) -> None:
         """Keep writes ``write_interval`` apart (GitHub's advice against secondary limits)."""

@@ -214,6 +214,36 @@ class Service:
     def _claim(self) -> Job | None:
         return self.store.claim(self.clock())
 
+    # -- follow-up ------------------------------------------------------------------
+
+    def follow_up(self) -> int:
+        """Settle published pull requests that were merged or closed; how many changed.
+
+        The local forge has no merge button: a pull request counts as merged once its
+        branch is part of the watched branch (people merge with git).
+        """
+        changed = 0
+        for job in self.store.jobs(states={JobState.PUBLISHED}):
+            runner = self.runners.get(job.repo)
+            if runner is None or job.pr_number is None or not job.branch:
+                continue
+            try:
+                pull = runner.forge.find_pull(job.repo, job.branch)
+                if pull is not None and pull.state == "open" and runner.merged(job.branch):
+                    mark = getattr(runner.forge, "mark_merged", None)
+                    if mark is not None:
+                        pull = mark(job.repo, pull.number)
+            except (SpeckitdError, OSError) as error:
+                log.warning("follow_up.failed", repo=job.repo, task=job.task_id, error=str(error))
+                continue
+            if pull is None or pull.state == "open":
+                continue
+            settled = JobState.DONE if pull.merged else JobState.CLOSED
+            self.store.transition(job.id, settled, now=self.clock())
+            log.info("job.settled", task=job.task_id, state=settled.value, pull=pull.number)
+            changed += 1
+        return changed
+
     # -- life cycle -----------------------------------------------------------------
 
     def recover(self) -> int:

@@ -124,6 +124,12 @@ def _timers(
     scheduler.add_job(
         rescan, "interval", minutes=settings.daemon.rescan_minutes, max_instances=1, coalesce=True
     )
+
+    async def follow_up() -> None:
+        await asyncio.to_thread(service.follow_up)
+
+    # Merged or closed pull requests settle their jobs (the forge is asked, not trusted to call).
+    scheduler.add_job(follow_up, "interval", seconds=60, max_instances=1, coalesce=True)
     return scheduler
 
 

@@ -27,12 +27,20 @@ from daemon.agent.transcript import Transcript
 from daemon.forge.base import Forge
 from daemon.gates.sandbox import Sandbox
 from daemon.git import Repo
-from daemon.git.write import add_worktree, has_remote, remove_worktree
+from daemon.git.write import (
+    PushAuth,
+    add_worktree,
+    has_remote,
+    is_ancestor,
+    local_branch,
+    remove_worktree,
+)
 from daemon.naming import branch_name, slug
 from daemon.publish.bodies import Job as PublishJob
 from daemon.publish.bodies import SpecLink
 from daemon.publish.branches import prepare_branch
 from daemon.publish.publisher import Published, Publisher, publish_config
+from daemon.service.scanning import watched_ref
 from daemon.settings import RepoSettings, Settings
 from daemon.spec.layout import feature_of
 from daemon.spec.model import Task
@@ -100,6 +108,13 @@ class JobRunner:
         log.info("job.branch", branch=branch, branch_state=said)
         add_worktree(repo_path, where.worktree, branch, job.approving_commit)
         return repo_path, where, branch
+
+    def merged(self, branch: str) -> bool:
+        """Whether ``branch`` is part of the watched branch (its pull request was merged)."""
+        repo = Path(self.repo_settings.path)
+        tip = local_branch(repo, branch)
+        watched = Repo(repo).resolve(watched_ref(self.repo_settings))
+        return tip is not None and is_ancestor(repo, tip, watched)
 
     async def run(self, job: Job, previous: tuple[str, ...] = ()) -> tuple[Outcome, Published]:
         """Run the agent for ``job`` and publish the result.
@@ -169,7 +184,13 @@ class JobRunner:
         remote = self.settings.publish.remote
         # Without a remote of that name (a local repository), branches stay local.
         keep_local = not remote or not has_remote(repo_path, remote)
-        config = publish_config(self.settings, remote="" if keep_local else remote)
+        push_auth = None
+        push_token = getattr(self.forge, "push_token", None)
+        if push_token is not None and not keep_local:
+            # A GitHub App's installation token expires within the hour: fetch one per push.
+            token = await asyncio.to_thread(push_token, job.repo)
+            push_auth = PushAuth(token, self.settings.publish.ssh_key_path)
+        config = publish_config(self.settings, push_auth, remote="" if keep_local else remote)
         publisher = Publisher(self.forge, repo_path, config, base=self.repo_settings.branch)
         published = await asyncio.to_thread(
             publisher.publish,

@@ -639,3 +639,12 @@ def test_unreadable_or_bad_key_is_a_config_error(tmp_path: Path, pem: str) -> No
         auth_from_settings(GitHubSettings(app_id=1, private_key_path=str(garbage)))
     assert pem[40:80] not in str(caught.value)
     assert "PRIVATE KEY" not in repr(AppAuth(1, SecretStr(pem)))
+
+
+def test_push_token_is_the_pat_or_a_fresh_installation_token(make, clock, pem, fake) -> None:
+    """Git pushes with the PAT itself, or with an installation token minted for the repo."""
+    with make(TokenAuth(SecretStr(CANARY))) as forge:
+        assert forge.push_token(REPO).get_secret_value() == CANARY
+    with make(AppAuth(APP_ID, SecretStr(pem), clock)) as forge:
+        token = forge.push_token(REPO).get_secret_value()
+    assert token == fake.minted[-1]
