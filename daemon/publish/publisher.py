@@ -156,7 +156,7 @@ class Publisher:
                 "merged" if decision.action is Action.DONE else "closed"
             )
             return Published("none", None, "", branch, decision.reason, settled)
-        self._commit(job, outcome, worktree, task=task, task_file=task_file, phr=phr)
+        self._commit(job, worktree, task=task, task_file=task_file, phr=phr)
         log.info("publish.committed", task=job.task_id, branch=branch)
         blocked = self._push(job, worktree, branch)
         log.info("publish.pushed", task=job.task_id, branch=branch, blocked=bool(blocked))
@@ -176,7 +176,6 @@ class Publisher:
     def _commit(
         self,
         job: Job,
-        outcome: Outcome,
         worktree: Path,
         *,
         task: Task,

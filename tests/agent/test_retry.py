@@ -12,26 +12,10 @@ import pytest
 from daemon.agent.client import retry_after
 from daemon.agent.model import ModelError
 from daemon.agent.retry import Retrier, RetryPolicy
+from tests.agent.support import FakeClock
 
 START = 1_000.0
 FAR = 1e12
-
-
-class Clock:
-    """Time that passes only when the retrier sleeps."""
-
-    def __init__(self) -> None:
-        self.now = START
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        """The current time."""
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        """Record the wait and move time on by it, at once."""
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Lowest(random.Random):
@@ -66,13 +50,13 @@ def failing(errors: list[Exception], result: str = "ok") -> Callable[[], Awaitab
     return request
 
 
-def retrier(clock: Clock, rng: random.Random | None = None, **policy: float) -> Retrier:
+def retrier(clock: FakeClock, rng: random.Random | None = None, **policy: float) -> Retrier:
     return Retrier(RetryPolicy(**policy), clock.sleep, clock, rng or random.Random(7))  # noqa: S311 - seeded jitter
 
 
 def test_retries_until_success_no_faster_than_the_rate_floor():
     """Retryable failures are retried; each wait is at least 60 / max_per_minute seconds."""
-    clock = Clock()
+    clock = FakeClock(START)
     retry = retrier(clock, Lowest(), max_per_minute=6)
     request = failing([overloaded(), overloaded(), overloaded()])
     assert asyncio.run(retry.call(request, deadline=FAR)) == "ok"
@@ -84,7 +68,7 @@ def test_retries_until_success_no_faster_than_the_rate_floor():
 @pytest.mark.parametrize("seed", range(8))
 def test_jittered_waits_never_go_below_the_floors(seed):
     """Whatever the jitter, no wait is shorter than the rate floor or the server's retry-after."""
-    clock = Clock()
+    clock = FakeClock(START)
     rng = random.Random(seed)  # noqa: S311 - seeded jitter, not cryptography
     retry = retrier(clock, rng, max_per_minute=20, base=8.0, cap=60.0)
     errors: list[Exception] = [overloaded(), overloaded(7.5), overloaded(), overloaded(0.5)]
@@ -108,7 +92,7 @@ def test_jittered_waits_never_go_below_the_floors(seed):
 )
 def test_wait_is_the_larger_of_rate_floor_and_retry_after(max_per_minute, after, wait):
     """With no jitter, the wait is max(60 / max_per_minute, retry-after)."""
-    clock = Clock()
+    clock = FakeClock(START)
     retry = retrier(clock, Lowest(), max_per_minute=max_per_minute)
     assert asyncio.run(retry.call(failing([overloaded(after)]), deadline=FAR)) == "ok"
     assert clock.sleeps == [wait]
@@ -116,7 +100,7 @@ def test_wait_is_the_larger_of_rate_floor_and_retry_after(max_per_minute, after,
 
 def test_backoff_doubles_up_to_the_cap():
     """At full jitter the waits grow as base * 2**n and stop at the cap."""
-    clock = Clock()
+    clock = FakeClock(START)
     retry = retrier(clock, Highest(), max_per_minute=60, base=25.0, cap=120.0)
     errors: list[Exception] = [overloaded() for _ in range(5)]
     assert asyncio.run(retry.call(failing(errors), deadline=FAR)) == "ok"
@@ -125,7 +109,7 @@ def test_backoff_doubles_up_to_the_cap():
 
 def test_on_retry_hears_each_error_and_wait():
     """The callback is told every retried error and how long the wait is, before the sleep."""
-    clock = Clock()
+    clock = FakeClock(START)
     retry = retrier(clock, Lowest(), max_per_minute=6)
     first, second = overloaded(), overloaded(12.0)
     heard: list[tuple[ModelError, float, int]] = []
@@ -142,7 +126,7 @@ def test_on_retry_hears_each_error_and_wait():
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 413])
 def test_non_retryable_error_raises_at_once(status):
     """A request the server refuses for good is not retried and nothing sleeps."""
-    clock = Clock()
+    clock = FakeClock(START)
     retry = retrier(clock)
     error = ModelError("bad request", status=status, retryable=False)
     with pytest.raises(ModelError) as raised:
@@ -154,7 +138,7 @@ def test_non_retryable_error_raises_at_once(status):
 
 def test_other_exceptions_are_not_retried():
     """Only ModelError is retried; anything else propagates as it is."""
-    clock = Clock()
+    clock = FakeClock(START)
     retry = retrier(clock)
     with pytest.raises(ValueError, match="boom"):
         asyncio.run(retry.call(failing([ValueError("boom")]), deadline=FAR))
@@ -163,7 +147,7 @@ def test_other_exceptions_are_not_retried():
 
 def test_gives_up_when_total_waiting_would_pass_max_wait():
     """The retry whose wait would take the total past max_wait is not made."""
-    clock = Clock()
+    clock = FakeClock(START)
     retry = retrier(clock, Lowest(), max_per_minute=6, max_wait=25.0)
     errors: list[Exception] = [overloaded() for _ in range(5)]
     with pytest.raises(ModelError) as raised:
@@ -176,7 +160,7 @@ def test_gives_up_when_total_waiting_would_pass_max_wait():
 
 def test_max_wait_counts_across_calls():
     """The waiting allowance is for the whole run, not per request."""
-    clock = Clock()
+    clock = FakeClock(START)
     retry = retrier(clock, Lowest(), max_per_minute=6, max_wait=15.0)
     assert asyncio.run(retry.call(failing([overloaded()]), deadline=FAR)) == "ok"
     with pytest.raises(ModelError, match=r"gave up after waiting 10 s in all"):
@@ -186,7 +170,7 @@ def test_max_wait_counts_across_calls():
 
 def test_retry_after_beyond_max_wait_gives_up_without_sleeping():
     """A server asking for more than the allowance is not waited for at all."""
-    clock = Clock()
+    clock = FakeClock(START)
     retry = retrier(clock, Lowest(), max_wait=900.0)
     with pytest.raises(ModelError, match=r"gave up after waiting 0 s in all"):
         asyncio.run(retry.call(failing([overloaded(3600.0)]), deadline=FAR))
@@ -195,7 +179,7 @@ def test_retry_after_beyond_max_wait_gives_up_without_sleeping():
 
 def test_respects_the_run_deadline():
     """No retry is made whose wait would end after the run's deadline."""
-    clock = Clock()
+    clock = FakeClock(START)
     retry = retrier(clock, Lowest(), max_per_minute=6)
     with pytest.raises(ModelError) as raised:
         asyncio.run(retry.call(failing([overloaded(), overloaded()]), deadline=START + 15.0))
@@ -205,7 +189,7 @@ def test_respects_the_run_deadline():
 
 def test_wait_ending_exactly_at_the_deadline_is_made():
     """A wait that ends on the deadline itself still fits."""
-    clock = Clock()
+    clock = FakeClock(START)
     retry = retrier(clock, Lowest(), max_per_minute=6)
     assert asyncio.run(retry.call(failing([overloaded()]), deadline=START + 10.0)) == "ok"
     assert clock.sleeps == [10.0]
