@@ -148,6 +148,8 @@ async def _run(root: Path, settings: Settings, progress: _Progress) -> None:
         service.stop()
         await run
         raise
+    finally:
+        service.close()
 
 
 def demo(folder: Path | None, *, live: bool = False) -> int:

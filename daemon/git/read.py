@@ -192,6 +192,13 @@ class Repo:
         )
         return Commit(sha, person, items, status, signer)
 
+    def has_commit(self, sha: str) -> bool:
+        """Whether ``sha`` names a commit in the object store."""
+        try:
+            return isinstance(self._repo.get(_oid(sha)), pygit2.Commit)
+        except (ValueError, pygit2.GitError):
+            return False
+
     def tree_of(self, sha: str) -> str:
         """The root tree of a commit."""
         return str(self._commit(sha).tree_id)

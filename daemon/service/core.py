@@ -55,6 +55,7 @@ class Service:
         backfill: bool = False,
         on_event: Callable[[str, dict[str, object]], None] | None = None,
         stop_grace: float = 60.0,
+        backoff: float = 2.0,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -62,6 +63,7 @@ class Service:
         self.clock = clock
         self.backfill = backfill
         self.stop_grace = stop_grace
+        self.backoff = backoff  # seconds before attempt n+1: backoff ** n, at most 60
         self.on_event = on_event or (lambda _name, _data: None)
         self._repos = {r.name: _RepoLoop(r) for r in settings.repos}
         self._work = asyncio.Event()
@@ -70,6 +72,7 @@ class Service:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ready = False
         self.reload_requested = False
+        self.resources: list[object] = []  # held until close() (the state directory's lock)
 
     # -- triggers -------------------------------------------------------------------
 
@@ -92,8 +95,8 @@ class Service:
                 backfill=self.backfill,
                 has_pull=self._has_pull(name),
             )
-        except SpeckitdError as error:
-            log.error("scan.failed", repo=name, error=str(error))  # noqa: TRY400 - said in full
+        except Exception as error:  # noqa: BLE001 - one repository must not stop the others
+            log.error("scan.failed", repo=name, error=f"{type(error).__name__}: {error}")  # noqa: TRY400
             return None
         loop.scans += 1
         loop.last = summary
@@ -149,13 +152,10 @@ class Service:
                 earlier = self.store.jobs(repo=job.repo, states={JobState.SUPERSEDED})
                 previous = tuple({j.branch for j in earlier if j.key == job.key and j.branch})
                 outcome, published = await runner.run(job, previous)
-            except (SpeckitdError, OSError) as error:
-                log.error("job.failed", error=str(error))  # noqa: TRY400 - said in full
-                state = JobState.QUEUED if job.attempts < 3 else JobState.FAILED
-                self.store.transition(job.id, state, now=self.clock(), detail=str(error))
-                if state is JobState.FAILED:
-                    self.on_event("job.failed", {"job": job.id, "task": job.task_id,
-                                                 "error": str(error)})  # fmt: skip
+            except asyncio.CancelledError:
+                raise  # stopping: the job stays RUNNING and is queued again on start
+            except Exception as error:  # noqa: BLE001 - one job must never stop a worker
+                await self._failed(job, error)
                 return
             current = self.store.get(job.id)
             if current is not None and current.state is JobState.RUNNING:
@@ -194,9 +194,39 @@ class Service:
                 },
             )
 
+    async def _failed(self, job: Job, error: BaseException) -> None:
+        """Queue a failed job again after a backoff, or give up after three attempts."""
+        text = (
+            str(error) if isinstance(error, SpeckitdError) else f"{type(error).__name__}: {error}"
+        )
+        log.error("job.failed", error=text, attempt=job.attempts)
+        final = job.attempts >= 3
+        try:
+            current = self.store.get(job.id)
+            if current is not None and current.state in {JobState.RUNNING, JobState.PUBLISHING}:
+                state = JobState.FAILED if final else JobState.QUEUED
+                self.store.transition(job.id, state, now=self.clock(), detail=text[:500])
+        except SpeckitdError as problem:
+            log.error("job.state_lost", error=str(problem))  # noqa: TRY400 - said in full
+        if final:
+            self.on_event("job.failed", {"job": job.id, "task": job.task_id, "error": text})
+            return
+        # A transient fault (forge, network) gets time to pass before the next attempt.
+        if self.backoff > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopping.wait(), timeout=min(60.0, self.backoff**job.attempts)
+                )
+
     async def _worker(self, index: int) -> None:
         while not self._stopping.is_set():
-            job = await asyncio.to_thread(self._claim)
+            try:
+                job = await asyncio.to_thread(self._claim)
+            except SpeckitdError as error:  # e.g. the database stayed locked
+                log.error("worker.claim_failed", worker=index, error=str(error))  # noqa: TRY400
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=5)
+                continue
             if job is None:
                 self._work.clear()
                 if self._stopping.is_set():  # stop() may have run while we claimed
@@ -239,7 +269,11 @@ class Service:
             if pull is None or pull.state == "open":
                 continue
             settled = JobState.DONE if pull.merged else JobState.CLOSED
-            self.store.transition(job.id, settled, now=self.clock())
+            try:
+                self.store.transition(job.id, settled, now=self.clock())
+            except SpeckitdError as error:  # superseded meanwhile, say
+                log.info("follow_up.skipped", task=job.task_id, error=str(error))
+                continue
             log.info("job.settled", task=job.task_id, state=settled.value, pull=pull.number)
             changed += 1
         return changed
@@ -292,6 +326,15 @@ class Service:
             worker.cancel()
         await asyncio.gather(*tasks, *workers, return_exceptions=True)
         log.info("service.stopped", cancelled=len(pending))
+
+    def close(self) -> None:
+        """Release the store and what the service holds (the state directory's lock)."""
+        self.store.close()
+        for resource in self.resources:
+            close = getattr(resource, "close", None)
+            if close is not None:
+                close()
+        self.resources.clear()
 
     def stop(self) -> None:
         """Stop taking work (from the loop's thread); running jobs finish their step."""

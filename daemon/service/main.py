@@ -8,18 +8,21 @@ periodic full rescan (APScheduler 3, in-process); SIGTERM stops, SIGHUP reloads.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from daemon.agent.client import AnthropicModel
 from daemon.agent.model import Model
-from daemon.errors import EXIT_OK, SpeckitdError
+from daemon.errors import EXIT_OK, ConfigError, SpeckitdError
 from daemon.forge.base import Forge
 from daemon.forge.local import LocalForge
 from daemon.gates.sandbox import choose
@@ -70,6 +73,7 @@ def build(
     """The service for ``settings``: store, forge, runners per repository."""
     state = settings.daemon.state_dir
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = _lock(state)
     store = SqliteStore(state / "speckitd.db")
     chosen = forge or make_forge(settings)
     sandbox = choose(settings.checks.sandbox) if settings.checks.commands else None
@@ -79,13 +83,31 @@ def build(
             ensure_clone(Path(repo.path), repo.url)
         runners[repo.name] = JobRunner(settings, repo, chosen, model or model_factory(settings),
                                        sandbox)  # fmt: skip
-    return Service(
+    service = Service(
         settings,
         store,
         runners,
         backfill=backfill,
         stop_grace=float(settings.daemon.stop_timeout_seconds) * 0.6,  # the rest: shutdown
     )
+    service.resources.append(lock)  # held as long as the service lives
+    return service
+
+
+def _lock(state: Path) -> IO[str]:
+    """An exclusive lock on the state directory: one daemon (or ``once``) at a time.
+
+    A second process would take the first one's running jobs for interrupted ones.
+    """
+    handle = (state / "speckitd.lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(
+            f"{state}: another speckitd process is using this state directory"
+        ) from None
+    return handle
 
 
 def _git_dir(repo: RepoSettings) -> Path:
@@ -230,16 +252,32 @@ def run(settings: Settings, *, backfill: bool = False) -> int:
     """``speckitd run``: serve until SIGTERM; on SIGHUP, start again with fresh settings."""
     environ = dict(os.environ)  # before the notifier takes systemd's variables out of it
     service = build(settings, backfill=backfill)
-    asyncio.run(serve(service, settings))
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(serve(service, settings))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()  # does not wait for threads still busy (a check, a push)
+        service.close()
     if service.reload_requested:
         log.info("service.reexec")
         argv = [sys.executable, "-m", "daemon", *sys.argv[1:]]
         os.execve(sys.executable, argv, environ)  # noqa: S606 - our own command, same args
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()[1:]):
+        # A cancelled job's thread (a check, a push) would hold the exit past the stop
+        # timeout; its work is redone after the restart, as after a kill.
+        log.info("service.exit")
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(EXIT_OK)
     return EXIT_OK
 
 
 def once(settings: Settings, *, backfill: bool = False) -> int:
     """``speckitd once``: scan, drain the queue, exit."""
     service = build(settings, backfill=backfill)
-    asyncio.run(service.once())
+    try:
+        asyncio.run(service.once())
+    finally:
+        service.close()
     return EXIT_OK

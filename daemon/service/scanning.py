@@ -20,7 +20,7 @@ from daemon.settings import RepoSettings, Settings
 from daemon.spec.ids import task_key
 from daemon.spec.model import CoreFile, TaskState
 from daemon.store.base import Store
-from daemon.store.lifecycle import JobState
+from daemon.store.lifecycle import IllegalTransitionError, JobState
 
 log = structlog.get_logger("speckitd.scan")
 
@@ -109,6 +109,12 @@ def scan_repository(
         return ScanSummary(name, tip, first_sight=True)
     if known is not None and known.tip == tip:
         return ScanSummary(name, tip, released=_release(store, name, None, now))
+    if known is not None and known.tip is not None and not repo.has_commit(known.tip):
+        # The recorded tip is gone (history rewritten, then collected): start over from
+        # here as on first sight, rather than stay stuck or replay every approval.
+        store.set_tip(name, tip, now)
+        log.warning("scan.tip_lost", repo=name, old=known.tip[:12], tip=tip[:12])
+        return ScanSummary(name, tip, first_sight=True)
     report = scanner.scan(tip, None if known is None else known.tip)
     approved = report.detector.approvals.values() if known is None else report.result.approved
     blocked = {w.approval.ident: w.pending for w in report.waiting}
@@ -137,6 +143,9 @@ def _release(store: Store, repo: str, files: Mapping[str, CoreFile] | None, now:
     released = 0
     for job in store.jobs(repo=repo, states={JobState.WAITING}):
         if all(_done(files, key) for key in job.depends_on):
-            store.transition(job.id, JobState.QUEUED, now=now)
+            try:
+                store.transition(job.id, JobState.QUEUED, now=now)
+            except IllegalTransitionError:
+                continue  # superseded by a newer approval meanwhile
             released += 1
     return released

@@ -48,3 +48,4 @@ def test_merged_prs_settle_as_done_and_closed_ones_as_closed(tmp_path):
     states = {job.task_id: job.state for job in service.store.jobs()}
     assert states == {"T006": JobState.DONE, "T007": JobState.CLOSED}
     assert forge.find_pull("acme/todo", merged.branch).merged
+    service.close()
