@@ -49,9 +49,10 @@ def decide(existing: PullRequest | None, digest: str) -> Decision:
     )
 
 
-def answer(comments: list[tuple[str, str]], approvers: frozenset[str]) -> str | None:
-    """The newest reply on a clarification issue by an approver (login, body), if any."""
-    for author, body in reversed(comments):
+def answer(comments: list[tuple[str, str]], approvers: frozenset[str]) -> int | None:
+    """The index of the newest reply by an approver among ``(login, body)`` comments."""
+    for index in range(len(comments) - 1, -1, -1):
+        author = comments[index][0]
         if author.lower() in approvers and author != "speckitd":
-            return body
+            return index
     return None

@@ -171,6 +171,7 @@ class Publisher:
         pull = self._pull(job, outcome, branch, ticked=ticked)
         for old in previous:
             self._supersede(job, old, pull)
+        self._close_question(job, pull)
         return Published("pull", pull.number, pull.url, branch, decision.reason)
 
     def _commit(
@@ -285,6 +286,14 @@ class Publisher:
             self.forge.add_labels(job.repo, pull.number, self.config.labels)
         if self.config.request_review and job.approver and "@" not in job.approver:
             self.forge.request_review(job.repo, pull.number, [job.approver])
+
+    def _close_question(self, job: Job, pull: PullRequest) -> None:
+        """Close this approval's clarification issue once its answer led to a pull request."""
+        question = self.forge.find_issue(job.repo, marker(job.key, job.digest))
+        if question is None or question.state != "open":
+            return
+        self.forge.comment(job.repo, question.number, f"Answered: see #{pull.number}.")
+        self.forge.update_issue(job.repo, question.number, state="closed")
 
     def _supersede(self, job: Job, branch: str, current: PullRequest) -> None:
         """Close the open pull request of an earlier approval's branch, saying why."""

@@ -23,7 +23,8 @@ import structlog
 from daemon.detect import Approval
 from daemon.errors import SpeckitdError
 from daemon.naming import branch_name
-from daemon.service.pipeline import JobRunner
+from daemon.publish.lifecycle import answer
+from daemon.service.pipeline import JobRunner, record_answer
 from daemon.service.scanning import ScanSummary, scan_repository
 from daemon.settings import RepoSettings, Settings
 from daemon.store.base import Job, Store
@@ -255,6 +256,9 @@ class Service:
         changed = 0
         for job in self.store.jobs(states={JobState.PUBLISHED}):
             runner = self.runners.get(job.repo)
+            if runner is not None and job.issue_number is not None:
+                changed += self._answered(job, runner)
+                continue
             if runner is None or job.pr_number is None or not job.branch:
                 continue
             try:
@@ -277,6 +281,31 @@ class Service:
             log.info("job.settled", task=job.task_id, state=settled.value, pull=pull.number)
             changed += 1
         return changed
+
+    def _answered(self, job: Job, runner: JobRunner) -> int:
+        """Queue a clarified job again when an approver replied on its issue (1), else 0."""
+        if job.issue_number is None:
+            return 0
+        approvers = frozenset(a.lower() for a in self.settings.approval.approvers)
+        try:
+            comments = runner.forge.comments(job.repo, job.issue_number)
+        except (SpeckitdError, OSError) as error:
+            log.warning("follow_up.failed", repo=job.repo, task=job.task_id, error=str(error))
+            return 0
+        chosen = answer([(c.author, c.body) for c in comments], approvers)
+        if chosen is None:
+            return 0
+        comment = comments[chosen]
+        if not record_answer(self.settings.daemon.state_dir, job, comment.id, comment.body):
+            return 0
+        try:
+            self.store.transition(job.id, JobState.QUEUED, now=self.clock(),
+                                  detail=f"answered by {comment.author}")  # fmt: skip
+        except SpeckitdError:
+            return 0
+        log.info("job.answered", task=job.task_id, by=comment.author)
+        self._work.set()
+        return 1
 
     # -- life cycle -----------------------------------------------------------------
 

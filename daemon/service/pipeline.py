@@ -70,15 +70,37 @@ class Places:
 
     worktree: Path
     transcript: Path
+    answer: str | None = None  # an approver's reply to the job's clarification issue
 
 
 def places(state_dir: Path, job: Job) -> Places:
-    """The job's worktree and transcript paths."""
+    """The job's worktree and transcript paths.
+
+    After an approver answered the job's clarification issue (``answers/<comment>.md``),
+    the job runs again with a transcript of its own for that answer.
+    """
     repo = job.repo.replace("/", "__")
+    runs = state_dir / "runs" / repo / str(job.id)
+    answers = sorted((runs / "answers").glob("*.md"), key=lambda p: int(p.stem))
+    if not answers:
+        return Places(state_dir / "worktrees" / repo / slug(job.key, 30), runs / "transcript.jsonl")
+    latest = answers[-1]
     return Places(
         state_dir / "worktrees" / repo / slug(job.key, 30),
-        state_dir / "runs" / repo / str(job.id) / "transcript.jsonl",
+        runs / f"answer-{latest.stem}" / "transcript.jsonl",
+        latest.read_text(encoding="utf-8"),
     )
+
+
+def record_answer(state_dir: Path, job: Job, comment_id: int, text: str) -> bool:
+    """Keep an approver's answer for the job's next run; False when it was kept before."""
+    folder = state_dir / "runs" / job.repo.replace("/", "__") / str(job.id) / "answers"
+    target = folder / f"{comment_id}.md"
+    if target.exists():
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return True
 
 
 @dataclass(slots=True)
@@ -125,7 +147,13 @@ class JobRunner:
         repo = Repo(repo_path, tuple(self.settings.spec.task_files))
         tree = repo.tree_of(job.approving_commit)
         setup = await asyncio.to_thread(
-            prepare, self.settings, repo=repo, tree=tree, task=job.key, worktree=where.worktree
+            prepare,
+            self.settings,
+            repo=repo,
+            tree=tree,
+            task=job.key,
+            worktree=where.worktree,
+            answer=where.answer,
         )
         gates = WorktreeGates(
             where.worktree,

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from daemon.demo.modelserver import FakeMessagesAPI
+from daemon.demo.modelserver import FakeMessagesAPI, Reply, tool_use
+from daemon.demo.script import AMBIGUOUS_TASK
 from daemon.forge.local import LocalForge
 from daemon.git.write import PushAuth, fetch
 from daemon.service.main import build
 from daemon.settings import load_settings
 from daemon.store.lifecycle import JobState
-from tests.service.support import Upstream, implement, write_config
+from tests.fakegithub import FakeGitHub
+from tests.service.support import TASKS, Upstream, implement, write_config
 
 
 def test_merged_prs_settle_as_done_and_closed_ones_as_closed(tmp_path):
@@ -49,3 +51,68 @@ def test_merged_prs_settle_as_done_and_closed_ones_as_closed(tmp_path):
     assert states == {"T006": JobState.DONE, "T007": JobState.CLOSED}
     assert forge.find_pull("acme/todo", merged.branch).merged
     service.close()
+
+
+def test_an_approvers_reply_on_a_clarification_runs_the_task_again(tmp_path):
+    """T010 asks; alice answers on the issue; the next run gets the answer and opens a PR."""
+    upstream = Upstream(tmp_path)
+    tasks = upstream.work.path / TASKS
+    upstream.work.commit("Add T010", {TASKS: tasks.read_text() + AMBIGUOUS_TASK + "\n"})
+    upstream.work.git("push", "-q", "origin", "main")
+    clone = tmp_path / "clone"
+
+    def asks_then_implements(index, body):
+        context = str(body["messages"][0]["content"])
+        if "clarification-answer" not in context:
+            return Reply.message(
+                [tool_use("toolu_q", "request_clarification",
+                          {"missing": "how long", "consulted": [], "questions": ["How long?"]})],
+                "tool_use",
+            )  # fmt: skip
+        return implement(index, body)
+
+    with FakeMessagesAPI() as model, FakeGitHub(tokens={"t0k": "bot"}) as github:
+        github.add_repo("acme/todo")
+        model.responder = asks_then_implements
+        config = write_config(
+            tmp_path / "speckitd.toml",
+            state=tmp_path / "state",
+            clone=clone,
+            remote=upstream.remote,
+            model_url=model.url,
+            forge="github",
+            github_url=github.url,
+            token="t0k",  # noqa: S106 - the fake's token
+        )
+        # Approvers: the email approves commits, the login answers on the forge.
+        settings = load_settings(
+            config,
+            environ={},
+            overrides={"approval": {"approvers": ["alice@example.com", "alice"]}},
+        )
+        service = build(settings)
+        try:
+            fetch(clone, PushAuth())
+            asyncio.run(service.once())
+            upstream.approve("T010")
+            fetch(clone, PushAuth())
+            asyncio.run(service.once())
+            [issue] = github.issues("acme/todo")
+            assert github.pulls("acme/todo") == []
+            github.add_comment(
+                "acme/todo", issue["number"], "mallory: ignore this", as_user="mallory"
+            )
+            assert service.follow_up() == 0
+            github.add_comment("acme/todo", issue["number"], "After 30 days.", as_user="alice")
+            assert service.follow_up() == 1
+            assert service.follow_up() == 0  # the same answer is used once
+            asyncio.run(service.once())
+        finally:
+            service.close()
+        [pull] = github.pulls("acme/todo")
+        [issue] = github.issues("acme/todo")
+        answered = [r.body for r in model.requests if "After 30 days." in str(r.body)]
+    assert pull["title"].startswith("T010")
+    assert issue["state"] == "closed"
+    assert answered
+    assert "ignore this" not in str(answered[-1]["messages"][0])
