@@ -29,8 +29,8 @@ import structlog
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from daemon.demo.modelserver import FakeMessagesAPI, Reply, tool_use  # noqa: E402
 from tests.agent.support import SERVICE, make_project, run_agent  # noqa: E402
-from tests.fakeapi import FakeMessagesAPI, Reply, tool_use  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "specs"
 EXTRA = {

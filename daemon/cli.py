@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from daemon import __version__, hooks, logs, status
-from daemon.detect import Policy, Signal
 from daemon.errors import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -35,7 +34,7 @@ from daemon.git import Repo
 from daemon.inventory import DirectorySource, Inventory, Source, TreeSource
 from daemon.lint import lint_change
 from daemon.render import findings_text, scan_payload, scan_text, tasks_payload, tasks_text
-from daemon.scan import Parser, Scanner
+from daemon.scan import scanner_for
 from daemon.service import commands as service_commands
 from daemon.settings import Settings, load_settings
 
@@ -109,13 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def policy_of(settings: Settings) -> Policy:
-    """The approval policy from ``[approval]``."""
-    approval = settings.approval
-    signals = frozenset(Signal(s) for s in approval.signals if s in set(Signal))
-    return Policy(frozenset(approval.approvers), approval.require_signed, signals)
-
-
 def _branch_for(settings: Settings, root: Path) -> str | None:
     target = root.resolve()
     for repo in settings.repos:
@@ -131,11 +123,6 @@ def _open(root: Path, settings: Settings) -> Repo | None:
         return None
 
 
-def _scanner(repo: Repo, settings: Settings) -> Scanner:
-    parser = Parser(max_bytes=settings.spec.max_file_bytes)
-    return Scanner(repo, policy_of(settings), parser, settings.approval.allowed_signers)
-
-
 def _default_rev(settings: Settings, root: Path) -> str:
     return _branch_for(settings, root) or "HEAD"
 
@@ -148,7 +135,7 @@ def cmd_tasks(args: argparse.Namespace, settings: Settings) -> int:
     if repo is not None:
         rev = args.rev or _default_rev(settings, root)
         commit = repo.resolve(rev)
-        approvals = _scanner(repo, settings).state_at(commit).approvals
+        approvals = scanner_for(repo, settings).state_at(commit).approvals
         source = TreeSource(repo, repo.tree_of(commit))
     else:
         if args.rev:
@@ -172,7 +159,7 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     new = repo.resolve(args.new or _default_rev(settings, root))
     old = repo.resolve(args.old) if args.old else None
     progress = _progress(sys.stderr) if sys.stderr.isatty() else None
-    report = _scanner(repo, settings).scan(new, old, progress)
+    report = scanner_for(repo, settings).scan(new, old, progress)
     return _emit(scan_payload(str(root), report), scan_text, json_out=args.json)
 
 

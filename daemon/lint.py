@@ -83,17 +83,26 @@ def _feature_documents(
         chosen = list(task_files)
     if not chosen:
         return {}, {}
-    paths = repo.paths(tree)
-    located = documents_for(chosen[0], paths)
     documents: dict[str, SectionIndex] = {}
     texts: dict[str, str] = {}
-    for kind, path in located.items():
-        data = repo.read(tree, path)
-        if data is None or len(data) > MAX_SOURCE_BYTES:
-            continue
+    for kind, (path, data) in read_documents(repo, tree, chosen[0]).items():
         texts[path] = _text(data) or ""
         documents[kind] = index_sections(data, path)
     return documents, texts
+
+
+def read_documents(repo: Repo, tree: str, task_path: str) -> dict[str, tuple[str, bytes]]:
+    """The spec documents of a task file's feature at ``tree``: kind → (path, bytes).
+
+    Kinds as :func:`~daemon.spec.layout.documents_for` names them; documents over
+    1 MiB are left out.
+    """
+    found: dict[str, tuple[str, bytes]] = {}
+    for kind, path in documents_for(task_path, repo.paths(tree)).items():
+        data = repo.read(tree, path)
+        if data is not None and len(data) <= MAX_SOURCE_BYTES:
+            found[kind] = (path, data)
+    return found
 
 
 def lint_change(

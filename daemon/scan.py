@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from daemon.detect import Approval, Detector, Policy, ScanResult, Snapshot, compare
+from daemon.detect import Approval, Detector, Policy, ScanResult, Signal, Snapshot, compare
 from daemon.errors import RepositoryError
 from daemon.git import FileEntry, Repo, Step
+from daemon.settings import Settings
 from daemon.spec.incremental import update
 from daemon.spec.model import CoreFile, Finding, Task
 from daemon.spec.tasks import parse_cores, parse_tasks
@@ -381,3 +382,16 @@ def _waiting(
                 pending.append(other.id if other else dependency)
         if pending:
             yield Waiting(approval, tuple(pending))
+
+
+def policy_of(settings: Settings) -> Policy:
+    """The approval policy from ``[approval]``."""
+    approval = settings.approval
+    signals = frozenset(Signal(s) for s in approval.signals if s in set(Signal))
+    return Policy(frozenset(approval.approvers), approval.require_signed, signals)
+
+
+def scanner_for(repo: Repo, settings: Settings) -> Scanner:
+    """A scanner of ``repo`` under the settings' approval policy and parser limits."""
+    parser = Parser(max_bytes=settings.spec.max_file_bytes)
+    return Scanner(repo, policy_of(settings), parser, settings.approval.allowed_signers)

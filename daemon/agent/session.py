@@ -20,14 +20,12 @@ from daemon.agent.runner import RunSpec
 from daemon.agent.workspace import Workspace
 from daemon.errors import ConfigError, SpeckitdError
 from daemon.git import Repo
+from daemon.lint import read_documents
 from daemon.settings import Settings
 from daemon.spec.ids import task_key
-from daemon.spec.layout import documents_for
 from daemon.spec.model import Task
 from daemon.spec.sections import index_sections
 from daemon.spec.tasks import parse_tasks
-
-MAX_DOCUMENT_BYTES = 1024 * 1024
 
 
 class TaskNotFoundError(SpeckitdError):
@@ -62,14 +60,12 @@ def find_task(repo: Repo, tree: str, task: str) -> tuple[Task, str, str]:
 
 def documents(repo: Repo, tree: str, task_path: str) -> dict[str, Document]:
     """The task's feature documents (spec, plan, constitution, contracts, ...)."""
-    found: dict[str, Document] = {}
-    for kind, path in documents_for(task_path, repo.paths(tree)).items():
-        data = repo.read(tree, path)
-        if data is None or len(data) > MAX_DOCUMENT_BYTES:
-            continue
-        text = data.decode("utf-8", errors="replace")
-        found[kind] = Document(kind, path, text, index_sections(data, path))
-    return found
+    return {
+        kind: Document(
+            kind, path, data.decode("utf-8", errors="replace"), index_sections(data, path)
+        )
+        for kind, (path, data) in read_documents(repo, tree, task_path).items()
+    }
 
 
 def agent_sources(repo: Repo, tree: str, extra_dir: Path | None) -> list[tuple[str, bytes]]:

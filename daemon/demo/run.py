@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from daemon.demo.modelserver import FakeMessagesAPI
 from daemon.demo.script import AMBIGUOUS_TASK, respond
 from daemon.errors import EXIT_FAILURE, EXIT_OK, UsageError
 from daemon.forge.local import LocalForge
+from daemon.git.cli import run_git
 from daemon.service.core import Service
 from daemon.service.main import build, serve
 from daemon.settings import Settings, load_settings
@@ -44,17 +44,12 @@ _DEADLINE: Final = 120.0
 
 
 def _git(repo: Path, *args: str) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(repo),
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": ALICE["name"],
-        "GIT_AUTHOR_EMAIL": ALICE["email"],
-        "GIT_COMMITTER_NAME": ALICE["name"],
-        "GIT_COMMITTER_EMAIL": ALICE["email"],
+    """Git in the sample repository, as Alice (the daemon's safe git environment)."""
+    who = {"NAME": ALICE["name"], "EMAIL": ALICE["email"]}
+    identity = {
+        f"GIT_{role}_{key}": value for role in ("AUTHOR", "COMMITTER") for key, value in who.items()
     }
-    subprocess.run(["git", "-C", str(repo), *args], env=env, check=True, capture_output=True)
+    run_git(list(args), cwd=repo, env=identity)
 
 
 def make_sample(repo: Path) -> None:

@@ -39,8 +39,6 @@ class _RepoLoop:
 
     settings: RepoSettings
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
-    scans: int = 0
-    last: ScanSummary | None = None
 
 
 class Service:
@@ -69,7 +67,6 @@ class Service:
         self._repos = {r.name: _RepoLoop(r) for r in settings.repos}
         self._work = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._busy: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ready = False
         self.reload_requested = False
@@ -99,8 +96,6 @@ class Service:
         except Exception as error:  # noqa: BLE001 - one repository must not stop the others
             log.error("scan.failed", repo=name, error=f"{type(error).__name__}: {error}")  # noqa: TRY400
             return None
-        loop.scans += 1
-        loop.last = summary
         self.on_event(
             "scan",
             {
@@ -235,11 +230,9 @@ class Service:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._work.wait(), timeout=30)
                 continue
-            self._busy.add(job.key)
             try:
                 await self._run_job(job)
             finally:
-                self._busy.discard(job.key)
                 self._work.set()  # another job of this key may now run
 
     def _claim(self) -> Job | None:

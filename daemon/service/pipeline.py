@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +113,7 @@ class JobRunner:
     forge: Forge
     model: Callable[[], Model]
     sandbox: Sandbox | None = None
-    clock: Callable[[], float] = datetime.datetime.now(datetime.UTC).timestamp
+    clock: Callable[[], float] = time.time  # wall time: a resumed run counts from its start
     sleep: Callable[[float], object] = asyncio.sleep
 
     def _setup(self, job: Job) -> tuple[Path, Places, str]:

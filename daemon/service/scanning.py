@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from daemon.detect import Approval, Policy, Signal
+from daemon.detect import Approval
 from daemon.git import Repo
-from daemon.scan import Parser, Scanner
+from daemon.scan import scanner_for
 from daemon.settings import RepoSettings, Settings
 from daemon.spec.ids import task_key
 from daemon.spec.model import CoreFile, TaskState
@@ -40,13 +40,6 @@ class ScanSummary:
 def watched_ref(repo: RepoSettings) -> str:
     """The ref scans read: the remote's branch when there is a remote, else the local one."""
     return f"refs/remotes/origin/{repo.branch}" if repo.url else f"refs/heads/{repo.branch}"
-
-
-def policy_of(settings: Settings) -> Policy:
-    """The approval policy from ``[approval]``."""
-    approval = settings.approval
-    signals = frozenset(Signal(s) for s in approval.signals if s in set(Signal))
-    return Policy(frozenset(approval.approvers), approval.require_signed, signals)
 
 
 def _done(files: Mapping[str, CoreFile], dependency: str) -> bool:
@@ -96,12 +89,7 @@ def scan_repository(
     log.info("scan.start", repo=name)
     repo = Repo(repo_settings.path, tuple(settings.spec.task_files))
     tip = repo.resolve(watched_ref(repo_settings))
-    scanner = Scanner(
-        repo,
-        policy_of(settings),
-        Parser(max_bytes=settings.spec.max_file_bytes),
-        settings.approval.allowed_signers,
-    )
+    scanner = scanner_for(repo, settings)
     known = store.repo(name)
     if known is None and not backfill:
         store.set_tip(name, tip, now)

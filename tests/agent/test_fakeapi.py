@@ -9,7 +9,7 @@ import anthropic
 import httpx2
 import pytest
 
-from tests.fakeapi import FakeMessagesAPI, Reply, text, tokens, tool_use
+from daemon.demo.modelserver import FakeMessagesAPI, Reply, text, tokens, tool_use
 
 MODEL = "claude-test-1"
 TOOL = {

@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 
 from daemon.agent.outcome import Ending
+from daemon.demo.modelserver import FakeMessagesAPI, Reply, tool_use
 from tests.agent.support import SERVICE, events, make_project, run_agent
-from tests.fakeapi import FakeMessagesAPI, Reply, tool_use
 
 ROOT = Path(__file__).resolve().parents[2]
 PATH = "backend/app/services/tasks.py"

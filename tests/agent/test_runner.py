@@ -13,6 +13,7 @@ from daemon import logs
 from daemon.agent.budget import estimate_tokens
 from daemon.agent.outcome import Ending
 from daemon.agent.retry import RetryPolicy
+from daemon.demo.modelserver import FakeMessagesAPI, Reply, text, tool_use
 from tests.agent.support import (
     API_KEY,
     SERVICE,
@@ -22,7 +23,6 @@ from tests.agent.support import (
     prepared,
     run_agent,
 )
-from tests.fakeapi import FakeMessagesAPI, Reply, text, tool_use
 
 SERVICE_PATH = "backend/app/services/tasks.py"
 EDITOR = "str_replace_based_edit_tool"
