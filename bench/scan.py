@@ -153,8 +153,7 @@ def measure(path: Path, repeat: int, commits: int) -> dict[str, float]:
         # What any scan must do: walk the history, find the task files, read their versions.
         repo = Repo(path, DEFAULT_TASK_FILES)
         history = repo.history(repo.resolve("main"))
-        blobs = {e.blob for s in history for e in repo.task_files(s.tree).values()}
-        repo.blobs(sorted(blobs))
+        repo.blobs(sorted({e.blob for s in history for _, e in s.changes if e is not None}))
 
     return {
         "log": best(repeat, log),

@@ -107,14 +107,13 @@ class Parser:
 
 @dataclass(slots=True)
 class Position:
-    """Where a walk is: the last tree seen and the task files in it."""
+    """Where a walk is: the task files at the last commit it passed."""
 
-    tree: str = ""
     tracked: dict[str, Tracked] = field(default_factory=dict)
 
     def copy(self) -> Position:
         """An independent position at the same place."""
-        return Position(self.tree, dict(self.tracked))
+        return Position(dict(self.tracked))
 
     def files(self) -> dict[str, CoreFile]:
         """The task files here, by path."""
@@ -166,29 +165,28 @@ class Scanner:
     # The state where the last scan ended: (tip, detector, position).
     checkpoint: tuple[str, Detector, Position] | None = None
 
-    def snapshots(self, steps: list[Step], at: Position) -> Iterator[Snapshot]:
+    def snapshots(
+        self, steps: list[Step], at: Position, prefetched: Mapping[str, bytes]
+    ) -> Iterator[Snapshot]:
         """Snapshots of the commits in ``steps`` that change a task file or carry a trailer.
 
         ``at`` is the position just before ``steps[0]``; the walk moves it along.
+        ``prefetched`` holds task-file versions already read, by blob id.
         """
-        trees = {step.tree: self.repo.task_files(step.tree) for step in steps}
-        prefetched = self._prefetch(trees, at)
         for step in steps:
             changed: dict[str, frozenset[str] | None] = {}
-            if step.tree != at.tree:
-                now = trees[step.tree]
-                for path in at.tracked.keys() - now.keys():
-                    del at.tracked[path]
-                    changed[path] = None
-                for path, entry in now.items():
-                    previous = at.tracked.get(path)
-                    if previous is None or previous.entry != entry:
-                        at.tracked[path], keys = self.parser.read(
-                            self.repo, path, entry, previous, prefetched
-                        )
-                        if keys is None or keys:
-                            changed[path] = keys
-                at.tree = step.tree
+            for path, entry in step.changes:
+                previous = at.tracked.get(path)
+                if entry is None:
+                    if previous is not None:
+                        del at.tracked[path]
+                        changed[path] = None
+                elif previous is None or previous.entry != entry:
+                    at.tracked[path], keys = self.parser.read(
+                        self.repo, path, entry, previous, prefetched
+                    )
+                    if keys is None or keys:
+                        changed[path] = keys
             if not changed and not step.trailer:
                 continue
             commit = self.repo.commit(
@@ -197,30 +195,31 @@ class Scanner:
             if changed or commit.approved_items:
                 yield Snapshot(commit, at.files(), changed)
 
-    def _prefetch(
-        self, trees: Mapping[str, Mapping[str, FileEntry]], at: Position
-    ) -> dict[str, bytes]:
-        """The task-file versions these trees hold, read in one go up to ``PREFETCH_BYTES``.
+    def _prefetch(self, steps: list[Step], at: Position) -> tuple[dict[str, bytes], int]:
+        """The task-file versions the first steps bring, read in one go, and how many steps.
 
-        Versions over the size limit, or beyond the byte budget, are left to be
-        handled (or read) one at a time.
+        Reading stops at the step that would pass ``PREFETCH_BYTES`` (at least one
+        step is taken). Versions over the size limit are left to the parser's check.
         """
         known = {tracked.entry.blob for tracked in at.tracked.values()}
         wanted: list[str] = []
         budget = PREFETCH_BYTES
-        for files in trees.values():
-            for entry in files.values():
-                if not entry.regular or entry.blob in known:
+        for taken, step in enumerate(steps):
+            for _, entry in step.changes:
+                if entry is None or not entry.regular or entry.blob in known:
                     continue
                 known.add(entry.blob)
                 try:
                     size = self.repo.blob_size(entry.blob)
                 except RepositoryError:
                     continue
-                if size <= self.parser.max_bytes and size <= budget:
-                    wanted.append(entry.blob)
-                    budget -= size
-        return self.repo.blobs(wanted)
+                if size > self.parser.max_bytes:
+                    continue
+                if size > budget and taken:
+                    return self.repo.blobs(wanted), taken
+                wanted.append(entry.blob)
+                budget -= size
+        return self.repo.blobs(wanted), len(steps)
 
     def state_at(self, sha: str) -> Detector:
         """The approvals at ``sha``: its first-parent history replayed."""
@@ -314,10 +313,15 @@ class Scanner:
         )
 
     def _feed(self, detector: Detector, steps: list[Step], at: Position, counter: _Counter) -> None:
-        for start in range(0, len(steps), _TICK):
-            for snapshot in self.snapshots(steps[start : start + _TICK], at):
-                detector.feed(snapshot)
-            counter.add(len(steps[start : start + _TICK]))
+        done = 0
+        while done < len(steps):
+            prefetched, taken = self._prefetch(steps[done:], at)
+            for start in range(done, done + taken, _TICK):
+                chunk = steps[start : min(start + _TICK, done + taken)]
+                for snapshot in self.snapshots(chunk, at, prefetched):
+                    detector.feed(snapshot)
+                counter.add(len(chunk))
+            done += taken
 
     def _details(
         self, approved: tuple[Approval, ...], at: Position

@@ -23,6 +23,7 @@ from daemon import trailers
 from daemon.detect import Commit, Person, SignatureStatus
 from daemon.errors import RepositoryError, RevisionNotFoundError
 from daemon.git.cli import GIT_SAFETY, git_env
+from daemon.git.history import FileEntry, Step, first_parent
 from daemon.globs import compile_glob, is_literal
 
 _MEMO_LIMIT: Final = 200_000
@@ -65,15 +66,6 @@ def _build_trie(patterns: tuple[str, ...]) -> _Node:
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
-    """A commit of a first-parent walk: its id, its tree, whether it may carry a trailer."""
-
-    sha: str
-    tree: str
-    trailer: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Delta:
     """One changed file between two trees (or a tree and the index)."""
 
@@ -93,14 +85,6 @@ _STATUS: Final = {
     pygit2.enums.DeltaStatus.COPIED: "added",
     pygit2.enums.DeltaStatus.TYPECHANGE: "modified",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    """A task file in a tree: its blob, and whether it is a regular file (not a symlink)."""
-
-    blob: str
-    regular: bool
 
 
 class Repo:
@@ -124,6 +108,7 @@ class Repo:
         except (pygit2.GitError, KeyError) as error:
             raise RepositoryError(f"{path}: not a git repository ({error})") from error
         self.path = Path(path)
+        self._globs = task_globs
         self._trie = _build_trie(task_globs)
         self._memo: dict[tuple[pygit2.Oid, int], tuple[tuple[str, FileEntry], ...]] = {}
 
@@ -152,23 +137,11 @@ class Repo:
         return obj
 
     def history(self, tip: str, since: str | None = None) -> list[Step]:
-        """``tip``'s first-parent history, oldest first, with each commit's tree.
+        """``tip``'s first-parent history, oldest first, with each commit's task-file changes.
 
-        With ``since``, only the commits after it: None when ``since`` is not on
-        ``tip``'s first-parent history. One walk reads each commit once; ``trailer``
-        says whether its message may carry an ``Approved-Tasks`` trailer (a cheap byte
-        test; the trailer is parsed only then).
+        With ``since``, only the commits after it (see :mod:`daemon.git.history`).
         """
-        walker = self._repo.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL)
-        walker.simplify_first_parent()
-        if since is not None:
-            walker.hide(_oid(since))
-        steps = [
-            Step(str(commit.id), str(commit.tree_id), _may_approve_raw(commit.raw_message))
-            for commit in walker
-        ]
-        steps.reverse()
-        return steps
+        return first_parent(self.git_dir, self._globs, tip, since)
 
     def merge_base(self, a: str, b: str) -> str | None:
         """The best common ancestor of two commits, or None."""
@@ -449,10 +422,6 @@ def _oid(value: str | pygit2.Oid) -> pygit2.Oid:
 
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
-
-
-def _may_approve_raw(raw: bytes) -> bool:
-    return b"approved-" in raw.lower()
 
 
 def _may_approve(message: str) -> bool:

@@ -8,7 +8,6 @@ it (the word ``Task``, a ``Task ID`` field, an ``ID`` column, a YAML ``id``).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from dataclasses import dataclass, field
@@ -109,8 +108,12 @@ def list_task(index: int, line: str) -> Start | None:
     stripped = line.lstrip()
     if not stripped or stripped[0] not in "-*+0123456789":
         return None
-    template = _list_template(line)
-    return None if template is None else dataclasses.replace(template, index=index, first=index)
+    t = _list_template(line)
+    if t is None:
+        return None
+    # A copy at ``index``, built directly: dataclasses.replace costs ten times more.
+    return Start(index, t.style, t.literal, t.title, t.tags, t.done, t.status, t.indent, t.level,
+                 index, t.alias, t.cells)  # fmt: skip
 
 
 def clear_cache() -> None:
