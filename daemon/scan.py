@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
@@ -31,6 +32,13 @@ log = structlog.get_logger("speckitd.scan")
 _TICK = 512
 PREFETCH_BYTES = 64 * 1024 * 1024
 _NOT_REGULAR = "not a regular file (symlink?); ignored"
+
+
+class Prefetched(Protocol):
+    """Task-file versions read ahead, by blob id (None: not read ahead)."""
+
+    def get(self, blob_id: str, /) -> bytes | None:
+        """The blob's content, or None."""
 
 
 @dataclass(slots=True)
@@ -65,7 +73,7 @@ class Parser:
         path: str,
         entry: FileEntry,
         previous: Tracked | None,
-        prefetched: Mapping[str, bytes],
+        prefetched: Prefetched,
     ) -> tuple[Tracked, frozenset[str] | None]:
         """The file at ``entry``, and the keys that changed since ``previous`` (None: all)."""
         if not entry.regular:
@@ -166,7 +174,7 @@ class Scanner:
     checkpoint: tuple[str, Detector, Position] | None = None
 
     def snapshots(
-        self, steps: list[Step], at: Position, prefetched: Mapping[str, bytes]
+        self, steps: list[Step], at: Position, prefetched: Prefetched
     ) -> Iterator[Snapshot]:
         """Snapshots of the commits in ``steps`` that change a task file or carry a trailer.
 
@@ -195,8 +203,8 @@ class Scanner:
             if changed or commit.approved_items:
                 yield Snapshot(commit, at.files(), changed)
 
-    def _prefetch(self, steps: list[Step], at: Position) -> tuple[dict[str, bytes], int]:
-        """The task-file versions the first steps bring, read in one go, and how many steps.
+    def _prefetch(self, steps: list[Step], at: Position) -> tuple[list[str], int]:
+        """The task-file versions the first steps bring, to be read in one go, and how many steps.
 
         Reading stops at the step that would pass ``PREFETCH_BYTES`` (at least one
         step is taken). Versions over the size limit are left to the parser's check.
@@ -216,10 +224,10 @@ class Scanner:
                 if size > self.parser.max_bytes:
                     continue
                 if size > budget and taken:
-                    return self.repo.blobs(wanted), taken
+                    return wanted, taken
                 wanted.append(entry.blob)
                 budget -= size
-        return self.repo.blobs(wanted), len(steps)
+        return wanted, len(steps)
 
     def state_at(self, sha: str) -> Detector:
         """The approvals at ``sha``: its first-parent history replayed."""
@@ -315,12 +323,13 @@ class Scanner:
     def _feed(self, detector: Detector, steps: list[Step], at: Position, counter: _Counter) -> None:
         done = 0
         while done < len(steps):
-            prefetched, taken = self._prefetch(steps[done:], at)
-            for start in range(done, done + taken, _TICK):
-                chunk = steps[start : min(start + _TICK, done + taken)]
-                for snapshot in self.snapshots(chunk, at, prefetched):
-                    detector.feed(snapshot)
-                counter.add(len(chunk))
+            wanted, taken = self._prefetch(steps[done:], at)
+            with self.repo.blob_stream(wanted) as prefetched:  # read while parsing
+                for start in range(done, done + taken, _TICK):
+                    chunk = steps[start : min(start + _TICK, done + taken)]
+                    for snapshot in self.snapshots(chunk, at, prefetched):
+                        detector.feed(snapshot)
+                    counter.add(len(chunk))
             done += taken
 
     def _details(
