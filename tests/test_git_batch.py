@@ -50,7 +50,8 @@ def test_closing_early_stops_git(repo: GitRepo):
     ids = [repo.head(f"HEAD:{name}") for name in versions]
     stream = BlobStream(str(repo.path / ".git"), ids)
     assert stream.get(ids[0]) == versions["f0.md"].encode()
-    stream.close()  # the rest is never read: git is killed, the threads end
+    stream.close()  # the rest is never read: git is killed, the feeding thread ends
     assert stream._process is not None
     assert stream._process.returncode is not None
-    assert not any(thread.is_alive() for thread in stream._threads)
+    assert stream._writer is not None
+    assert not stream._writer.is_alive()

@@ -1,11 +1,11 @@
 """Many blobs through one ``git cat-file --batch``, handed over as they arrive.
 
 git resolves long delta chains about 2.7x faster than libgit2 here (``bench/scan.py``
-reads 200 versions of one file). The blobs are read by a thread while the caller
-parses the ones already there, so git's work and the parser's overlap. The caller
-asks for blobs in the order it named them; one that git lacks, or that does not
-come (git failed or took longer than the timeout), is None, and the caller reads
-it alone (and reports what is missing).
+reads 200 versions of one file). git works ahead while the caller parses the blobs
+it already has, so their work overlaps. The caller asks for blobs in the order it
+named them; one that git lacks, or that does not come (git failed, or took longer
+than the timeout), is None, and the caller reads it alone (and reports what is
+missing).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import select
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 from typing import Final
 
@@ -24,19 +26,23 @@ _CHUNK: Final = 1 << 20
 
 
 class BlobStream:
-    """The blobs ``wanted``, read in the background by one ``git cat-file --batch``."""
+    """The blobs ``wanted``, read by one ``git cat-file --batch`` as the caller asks for them.
+
+    git writes into a 1 MiB pipe, so it runs that far ahead of the caller while the
+    caller works on what it already has; a thread feeds git the ids.
+    """
 
     def __init__(self, git_dir: str, wanted: Sequence[str], *, timeout: float = 600) -> None:
-        """Start git and the threads that feed it the ids and read its output."""
+        """Start git and the thread that feeds it the ids."""
         self._wanted = list(dict.fromkeys(wanted))
         self._named = frozenset(self._wanted)
         self._found: dict[str, bytes | None] = {}
-        self._done = threading.Event()
-        self._ready = threading.Condition()
-        self._timeout = timeout
+        self._next = 0  # the index in ``_wanted`` of the next record git sends
+        self._buffer = bytearray()
+        self._deadline = time.monotonic() + timeout
         self._process: subprocess.Popen[bytes] | None = None
+        self._writer: threading.Thread | None = None
         if not self._wanted:
-            self._done.set()
             return
         argv = ["git", f"--git-dir={git_dir}", *GIT_SAFETY, "cat-file", "--batch"]
         try:
@@ -48,16 +54,12 @@ class BlobStream:
                 env=git_env(),
             )
         except OSError:
-            self._done.set()
+            self._next = len(self._wanted)  # nothing will come
             return
         _widen(self._process.stdout)
         request = ("\n".join(self._wanted) + "\n").encode()
-        self._threads = [
-            threading.Thread(target=self._write, args=(request,), daemon=True),
-            threading.Thread(target=self._read, daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._writer = threading.Thread(target=self._write, args=(request,), daemon=True)
+        self._writer.start()
 
     def _write(self, request: bytes) -> None:
         stdin = self._process.stdin if self._process else None
@@ -69,77 +71,67 @@ class BlobStream:
         except OSError:
             pass  # git stopped early: the reader sees the end of its output
 
-    def _read(self) -> None:
-        stdout = self._process.stdout if self._process else None
-        try:
-            if stdout is not None:
-                self._read_all(stdout.fileno())
-        except (OSError, ValueError):
-            pass  # a malformed or cut output: what was not read is None
-        finally:
-            with self._ready:
-                self._done.set()
-                self._ready.notify_all()
-
-    def _read_all(self, stdout: int) -> None:
-        buffer = bytearray()
-        for blob_id in self._wanted:
-            while b"\n" not in buffer:
-                if not self._fill(stdout, buffer):
-                    return
-            header_end = buffer.index(b"\n")
-            header = bytes(buffer[:header_end]).split()
-            del buffer[: header_end + 1]
-            if header[:1] != [blob_id.encode()]:
-                raise ValueError(f"unexpected cat-file header {header!r}")
-            if len(header) != 3 or header[1] != b"blob":
-                self._store(blob_id, None)  # "<id> missing", or not a blob
-                continue
-            size = int(header[2])
-            while len(buffer) < size + 1:
-                if not self._fill(stdout, buffer, size + 1 - len(buffer)):
-                    return
-            with memoryview(buffer) as view:
-                data = bytes(view[:size])
-            self._store(blob_id, data)
-            del buffer[: size + 1]
-
-    @staticmethod
-    def _fill(stdout: int, buffer: bytearray, wanted: int = _CHUNK) -> bool:
-        chunk = os.read(stdout, max(wanted, _CHUNK))
-        buffer += chunk
-        return bool(chunk)
-
-    def _store(self, blob_id: str, data: bytes | None) -> None:
-        with self._ready:
-            self._found[blob_id] = data
-            self._ready.notify_all()
-
     def get(self, blob_id: str) -> bytes | None:
-        """The blob's content once git has sent it; None when it is not coming."""
+        """The blob's content, read up to it; None when git does not send it."""
         if blob_id not in self._named:
             return None
-        with self._ready:
-            arrived = self._ready.wait_for(
-                lambda: blob_id in self._found or self._done.is_set(), timeout=self._timeout
-            )
-            return self._found.get(blob_id) if arrived else None
+        while blob_id not in self._found and self._next < len(self._wanted):
+            if not self._read_record():
+                self._next = len(self._wanted)  # cut, malformed or too slow: stop reading
+        return self._found.get(blob_id)
 
     def all(self) -> dict[str, bytes]:
-        """Every blob that came, by id (waiting for git to finish)."""
-        self._done.wait(self._timeout)
-        with self._ready:
-            return {key: value for key, value in self._found.items() if value is not None}
+        """Every blob git sends, by id."""
+        for blob_id in self._wanted:
+            self.get(blob_id)
+        return {key: value for key, value in self._found.items() if value is not None}
+
+    def _read_record(self) -> bool:
+        """Read git's next record into ``_found``; False when the output ends or is wrong."""
+        stdout = self._process.stdout if self._process else None
+        if stdout is None:
+            return False
+        fd = stdout.fileno()
+        blob_id = self._wanted[self._next]
+        while b"\n" not in self._buffer:
+            if not self._fill(fd, _CHUNK):
+                return False
+        header_end = self._buffer.index(b"\n")
+        header = bytes(self._buffer[:header_end]).split()
+        del self._buffer[: header_end + 1]
+        if header[:1] != [blob_id.encode()]:
+            return False
+        self._next += 1
+        if len(header) != 3 or header[1] != b"blob":
+            self._found[blob_id] = None  # "<id> missing", or not a blob
+            return True
+        size = int(header[2])
+        while len(self._buffer) < size + 1:
+            if not self._fill(fd, size + 1 - len(self._buffer)):
+                return False
+        with memoryview(self._buffer) as view:
+            self._found[blob_id] = bytes(view[:size])
+        del self._buffer[: size + 1]
+        return True
+
+    def _fill(self, fd: int, wanted: int) -> bool:
+        """Read at least one more chunk of git's output within the deadline."""
+        left = self._deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return False
+        chunk = os.read(fd, max(wanted, _CHUNK))
+        self._buffer += chunk
+        return bool(chunk)
 
     def close(self) -> None:
-        """Stop git if it is still running, and wait for the threads."""
+        """Stop git if it is still running, and wait for the feeding thread."""
         process = self._process
         if process is None:
             return
         if process.poll() is None:
             process.kill()
-        for thread in self._threads:
-            thread.join()
+        if self._writer is not None:
+            self._writer.join()
         process.wait()
         if process.stdout is not None:
             process.stdout.close()

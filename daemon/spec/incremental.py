@@ -130,11 +130,15 @@ def _task_range(spans: tuple[tuple[int, int], ...], edit: _Edit) -> tuple[int, i
     """The tasks ``[k1, k2)`` whose blocks the edit may change.
 
     The range starts at the task holding the line above the edit (lines added
-    under a task extend its block) and ends before the first task below the edit.
+    under a task extend its block), or at the edited task when only its first line
+    changed in place, and ends before the first task below the edit.
     """
     k1 = bisect.bisect_right(spans, edit.first, key=lambda span: span[0]) - 1
-    if k1 < 0 and spans[0][0] == edit.first + 1:
-        k1 = 0  # the first task's own line was edited: nothing above it can change
+    own = k1 + 1 < len(spans) and spans[k1 + 1][0] == edit.first + 1
+    if own and (k1 < 0 or (edit.delta == 0 and edit.old_last == edit.first)):
+        # A task's own first line was edited in place (and stays a task: the window
+        # must hold the same keys), or the first task's: the block above keeps its end.
+        k1 += 1
     k2 = bisect.bisect_right(spans, edit.old_last + 1, key=lambda span: span[0])
     return None if k1 < 0 else (k1, k2)
 
