@@ -21,6 +21,7 @@ import structlog
 from daemon.detect import Approval, Detector, Policy, ScanResult, Signal, Snapshot, compare
 from daemon.errors import RepositoryError
 from daemon.git import FileEntry, Repo, Step
+from daemon.readahead import Ahead, read_ahead
 from daemon.settings import Settings
 from daemon.spec.incremental import update
 from daemon.spec.model import CoreFile, Finding, Task
@@ -64,6 +65,7 @@ class Parser:
     max_bytes: int = MAX_FILE_BYTES
     capacity: int = 256
     cache: OrderedDict[tuple[str, str], CoreFile] = field(default_factory=OrderedDict)
+    ahead: Ahead = field(default_factory=Ahead)  # versions parsed while git walked
     full_parses: int = 0
     incremental: int = 0
 
@@ -79,6 +81,18 @@ class Parser:
         if not entry.regular:
             finding = Finding(path, 1, "input.not-regular", _NOT_REGULAR)
             return Tracked(entry, b"", CoreFile(path, (), findings=(finding,))), None
+        parsed = self._parsed_ahead(path, entry, previous)
+        return parsed or self._read_blob(repo, path, entry, previous, prefetched)
+
+    def _read_blob(
+        self,
+        repo: Repo,
+        path: str,
+        entry: FileEntry,
+        previous: Tracked | None,
+        prefetched: Prefetched,
+    ) -> tuple[Tracked, frozenset[str] | None]:
+        """A regular file's version: from the cache, incrementally, or parsed in full."""
         data = prefetched.get(entry.blob)
         try:
             size = len(data) if data is not None else repo.blob_size(entry.blob)
@@ -106,6 +120,21 @@ class Parser:
         core = parse_cores(data, path, max_bytes=self.max_bytes)
         self._remember(key, core)
         return Tracked(entry, data, core), changed_keys(previous.core, core) if previous else None
+
+    def _parsed_ahead(
+        self, path: str, entry: FileEntry, previous: Tracked | None
+    ) -> tuple[Tracked, frozenset[str] | None] | None:
+        """The version as :mod:`daemon.readahead` parsed it, if it did."""
+        parsed = self.ahead.versions.get((path, entry.blob))
+        if parsed is None:
+            return None
+        data, core = parsed
+        if previous is None:
+            return Tracked(entry, data, core), None
+        keys = self.ahead.changes.get((path, previous.entry.blob, entry.blob))
+        return Tracked(entry, data, core), (
+            keys if keys is not None else changed_keys(previous.core, core)
+        )
 
     def _remember(self, key: tuple[str, str], core: CoreFile) -> None:
         self.cache[key] = core
@@ -170,6 +199,7 @@ class Scanner:
     policy: Policy
     parser: Parser = field(default_factory=Parser)
     signers: str = ""
+    prefetch_bytes: int = PREFETCH_BYTES  # task-file versions read (and parsed) ahead, at most
     # The state where the last scan ended: (tip, detector, position).
     checkpoint: tuple[str, Detector, Position] | None = None
 
@@ -206,15 +236,17 @@ class Scanner:
     def _prefetch(self, steps: list[Step], at: Position) -> tuple[list[str], int]:
         """The task-file versions the first steps bring, to be read in one go, and how many steps.
 
-        Reading stops at the step that would pass ``PREFETCH_BYTES`` (at least one
+        Reading stops at the step that would pass ``prefetch_bytes`` (at least one
         step is taken). Versions over the size limit are left to the parser's check.
         """
         known = {tracked.entry.blob for tracked in at.tracked.values()}
         wanted: list[str] = []
-        budget = PREFETCH_BYTES
+        budget = self.prefetch_bytes
         for taken, step in enumerate(steps):
-            for _, entry in step.changes:
+            for path, entry in step.changes:
                 if entry is None or not entry.regular or entry.blob in known:
+                    continue
+                if (path, entry.blob) in self.parser.ahead.versions:
                     continue
                 known.add(entry.blob)
                 try:
@@ -232,8 +264,11 @@ class Scanner:
     def state_at(self, sha: str) -> Detector:
         """The approvals at ``sha``: its first-parent history replayed."""
         detector = Detector(self.policy)
-        history = self.repo.history(sha)
-        self._feed(detector, history, Position(), _Counter(len(history), None))
+        try:
+            history = self._history(sha)
+            self._feed(detector, history, Position(), _Counter(len(history), None))
+        finally:
+            self.parser.ahead = Ahead()
         return detector
 
     def scan(
@@ -246,6 +281,23 @@ class Scanner:
         When ``old`` is where this scanner's last scan ended, only the commits since
         are walked (the daemon's case: one push at a time).
         """
+        try:
+            return self._scan(new, old, progress)
+        finally:
+            self.parser.ahead = Ahead()  # the versions read ahead are for this scan only
+
+    def _history(self, tip: str, since: str | None = None) -> list[Step]:
+        """``tip``'s first-parent history, its task-file versions parsed while git walks it."""
+        steps, ahead = read_ahead(
+            self.repo, tip, since, max_bytes=self.parser.max_bytes, budget=self.prefetch_bytes
+        )
+        self.parser.ahead.versions.update(ahead.versions)
+        self.parser.ahead.changes.update(ahead.changes)
+        self.parser.full_parses += ahead.full_parses
+        self.parser.incremental += ahead.incremental
+        return steps
+
+    def _scan(self, new: str, old: str | None, progress: Progress | None) -> ScanReport:
         resumed = self._resume(new, old)
         if resumed is not None:
             detector, at, steps = resumed
@@ -254,13 +306,11 @@ class Scanner:
             self._feed(detector, steps, at, counter)
             counter.finish()
             return self._report(old, new, len(steps), start, detector=detector, at=at)
-        chain_new = self.repo.history(new)
+        chain_new = self._history(new)
         chain_old: list[Step] = []
         if old is not None:
             position = next((i for i, step in enumerate(chain_new) if step.sha == old), None)
-            chain_old = (
-                chain_new[: position + 1] if position is not None else self.repo.history(old)
-            )
+            chain_old = chain_new[: position + 1] if position is not None else self._history(old)
         shared = 0
         for a, b in zip(chain_old, chain_new, strict=False):
             if a.sha != b.sha:
@@ -290,7 +340,7 @@ class Scanner:
         saved = self.checkpoint
         if old is None or saved is None or saved[0] != old:
             return None
-        steps = self.repo.history(new, since=old)
+        steps = self._history(new, since=old)
         if steps and self.repo.first_parent(steps[0].sha) != old:
             return None  # old is merged in, not on the first-parent line: replay in full
         if not steps and new != old:

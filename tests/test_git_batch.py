@@ -55,3 +55,20 @@ def test_closing_early_stops_git(repo: GitRepo):
     assert stream._process.returncode is not None
     assert stream._writer is not None
     assert not stream._writer.is_alive()
+
+
+def test_blobs_named_while_git_runs(repo: GitRepo):
+    repo.commit("files", {"a.md": "alpha\n", "b.md": "beta\n"})
+    a, b = repo.head("HEAD:a.md"), repo.head("HEAD:b.md")
+    with BlobStream(str(repo.path / ".git")) as stream:
+        assert stream.ready(a)  # never named: get() would not wait, it returns None
+        assert stream.get(a) is None
+        stream.request([a])
+        assert stream.get(a) == b"alpha\n"
+        stream.request([a, b])  # a again is ignored
+        stream.finish()
+        stream.request(["0" * 40])  # after finish(): ignored
+        assert stream.get(b) == b"beta\n"
+        assert stream.ready("0" * 40)
+        assert stream.get("0" * 40) is None
+        assert stream.all() == {a: b"alpha\n", b: b"beta\n"}

@@ -9,7 +9,7 @@ import pytest
 
 from daemon.errors import RepositoryError
 from daemon.git import FileEntry, Repo
-from daemon.git.history import first_parent, pathspecs
+from daemon.git.history import LogStream, _records, first_parent, pathspecs
 from daemon.spec.layout import DEFAULT_TASK_FILES
 from tests.gitrepo import GitRepo
 
@@ -119,3 +119,28 @@ def test_an_unknown_tip_is_a_repository_error(repo: GitRepo):
     repo.commit("one")
     with pytest.raises(RepositoryError, match="git log failed"):
         first_parent(str(repo.path / ".git"), DEFAULT_TASK_FILES, "0" * 40, None)
+
+
+def test_records_read_in_any_chunks_are_the_same(repo: GitRepo):
+    """The output of git may arrive cut anywhere: the records do not depend on where."""
+    repo.commit("add", {TASKS: "- [ ] T001 One\n"})
+    repo.commit("work\n\nApproved-Tasks: T001\n", {"specs/001-a/tasks.md": "- [x] T001 One\n"})
+    (repo.path / TASKS).unlink()
+    repo.commit("delete")
+    argv = ["git", "-C", str(repo.path), "log", "--first-parent", "-z", "--format=%x01%H%x02%B"]
+    argv += ["--sparse", "--root", "--raw", "--no-abbrev", "--no-renames", "HEAD", "--", "specs"]
+    out = subprocess.run(argv, capture_output=True, check=True).stdout
+    whole = list(_records([out]))
+    assert [len(files) for _, _, files in whole] == [1, 1, 1]
+    for cut in range(1, len(out)):
+        assert list(_records([out[:cut], out[cut:]])) == whole
+    assert list(_records([bytes([b]) for b in out])) == whole
+
+
+def test_a_walk_past_its_deadline_is_stopped(repo: GitRepo):
+    repo.commit("one")
+    with (
+        LogStream(str(repo.path / ".git"), (), repo.head(), None, timeout=0) as log,
+        pytest.raises(RepositoryError, match="timed out"),
+    ):
+        list(log.steps())

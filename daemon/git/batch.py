@@ -2,10 +2,10 @@
 
 git resolves long delta chains about 2.7x faster than libgit2 here (``bench/scan.py``
 reads 200 versions of one file). git works ahead while the caller parses the blobs
-it already has, so their work overlaps. The caller asks for blobs in the order it
-named them; one that git lacks, or that does not come (git failed, or took longer
-than the timeout), is None, and the caller reads it alone (and reports what is
-missing).
+it already has, so their work overlaps; the caller may also name more blobs while
+git runs (:meth:`BlobStream.request`). Blobs come in the order they were named;
+one that git lacks, or that does not come (git failed, or took longer than the
+timeout), is None, and the caller reads it alone (and reports what is missing).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import queue
 import select
 import subprocess
 import threading
@@ -26,24 +27,33 @@ _CHUNK: Final = 1 << 20
 
 
 class BlobStream:
-    """The blobs ``wanted``, read by one ``git cat-file --batch`` as the caller asks for them.
+    """Blobs read by one ``git cat-file --batch`` as the caller asks for them.
 
-    git writes into a 1 MiB pipe, so it runs that far ahead of the caller while the
-    caller works on what it already has; a thread feeds git the ids.
+    git writes into a 1 MiB pipe, so it runs that far ahead of the caller; a thread
+    feeds it the ids. With ``wanted`` given, that is the whole list; otherwise the
+    caller names blobs with :meth:`request` and ends the list with :meth:`finish`.
     """
 
-    def __init__(self, git_dir: str, wanted: Sequence[str], *, timeout: float = 600) -> None:
+    def __init__(
+        self, git_dir: str, wanted: Sequence[str] | None = None, *, timeout: float = 600
+    ) -> None:
         """Start git and the thread that feeds it the ids."""
-        self._wanted = list(dict.fromkeys(wanted))
-        self._named = frozenset(self._wanted)
+        self._wanted: list[str] = []
+        self._named: set[str] = set()
         self._found: dict[str, bytes | None] = {}
         self._next = 0  # the index in ``_wanted`` of the next record git sends
         self._buffer = bytearray()
         self._deadline = time.monotonic() + timeout
+        self._ids: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._broken = False
+        self._finished = False
         self._process: subprocess.Popen[bytes] | None = None
         self._writer: threading.Thread | None = None
-        if not self._wanted:
-            return
+        if wanted is not None:
+            self.request(wanted)
+            self.finish()
+            if not self._wanted:
+                return
         argv = ["git", f"--git-dir={git_dir}", *GIT_SAFETY, "cat-file", "--batch"]
         try:
             self._process = subprocess.Popen(
@@ -54,77 +64,105 @@ class BlobStream:
                 env=git_env(),
             )
         except OSError:
-            self._next = len(self._wanted)  # nothing will come
+            self._broken = True  # nothing will come
             return
         _widen(self._process.stdout)
-        request = ("\n".join(self._wanted) + "\n").encode()
-        self._writer = threading.Thread(target=self._write, args=(request,), daemon=True)
+        self._writer = threading.Thread(target=self._write, daemon=True)
         self._writer.start()
 
-    def _write(self, request: bytes) -> None:
+    def request(self, blob_ids: Sequence[str]) -> None:
+        """Name more blobs (ids already named are ignored)."""
+        fresh = [blob_id for blob_id in dict.fromkeys(blob_ids) if blob_id not in self._named]
+        if not fresh or self._finished:
+            return
+        self._wanted += fresh
+        self._named.update(fresh)
+        self._ids.put(("\n".join(fresh) + "\n").encode())
+
+    def finish(self) -> None:
+        """No more blobs will be named: git may end once it has sent them."""
+        if not self._finished:
+            self._finished = True
+            self._ids.put(None)
+
+    def _write(self) -> None:
         stdin = self._process.stdin if self._process else None
         if stdin is None:
             return
         try:
-            stdin.write(request)
+            while (request := self._ids.get()) is not None:
+                stdin.write(request)
+                stdin.flush()
             stdin.close()
         except OSError:
             pass  # git stopped early: the reader sees the end of its output
 
     def get(self, blob_id: str) -> bytes | None:
-        """The blob's content, read up to it; None when git does not send it."""
+        """The blob's content, waiting for it; None when git does not send it."""
         if blob_id not in self._named:
             return None
-        while blob_id not in self._found and self._next < len(self._wanted):
-            if not self._read_record():
-                self._next = len(self._wanted)  # cut, malformed or too slow: stop reading
+        while blob_id not in self._found and not self._broken and self._next < len(self._wanted):
+            self._take(block=True)
         return self._found.get(blob_id)
+
+    def ready(self, blob_id: str) -> bool:
+        """Whether :meth:`get` would not wait for this blob (reads what git has sent)."""
+        if blob_id not in self._found and not self._broken and self._next < len(self._wanted):
+            self._take(block=False)
+        return blob_id in self._found or self._broken or blob_id not in self._named
 
     def all(self) -> dict[str, bytes]:
         """Every blob git sends, by id."""
-        for blob_id in self._wanted:
+        for blob_id in list(self._wanted):
             self.get(blob_id)
         return {key: value for key, value in self._found.items() if value is not None}
 
-    def _read_record(self) -> bool:
-        """Read git's next record into ``_found``; False when the output ends or is wrong."""
+    def _take(self, *, block: bool) -> None:
+        """Read what git sent (waiting for more when ``block``), and keep the whole records."""
         stdout = self._process.stdout if self._process else None
         if stdout is None:
-            return False
+            self._broken = True
+            return
         fd = stdout.fileno()
-        blob_id = self._wanted[self._next]
-        while b"\n" not in self._buffer:
-            if not self._fill(fd, _CHUNK):
-                return False
-        header_end = self._buffer.index(b"\n")
-        header = bytes(self._buffer[:header_end]).split()
-        del self._buffer[: header_end + 1]
-        if header[:1] != [blob_id.encode()]:
+        wait = max(0.0, self._deadline - time.monotonic()) if block else 0.0
+        if select.select([fd], [], [], wait)[0]:
+            chunk = os.read(fd, _CHUNK)
+            if not chunk:
+                self._broken = True  # git ended before sending everything
+            self._buffer += chunk
+        elif block:
+            self._broken = True  # the deadline passed
+        while self._next < len(self._wanted) and self._record():
+            pass
+
+    def _record(self) -> bool:
+        """Move one whole record from the buffer to ``_found``; False when it is not all there."""
+        header_end = self._buffer.find(b"\n")
+        if header_end < 0:
             return False
-        self._next += 1
+        blob_id = self._wanted[self._next]
+        header = bytes(self._buffer[:header_end]).split()
+        if header[:1] != [blob_id.encode()]:
+            self._broken = True  # not what was asked for: stop trusting the output
+            return False
         if len(header) != 3 or header[1] != b"blob":
             self._found[blob_id] = None  # "<id> missing", or not a blob
+            del self._buffer[: header_end + 1]
+            self._next += 1
             return True
         size = int(header[2])
-        while len(self._buffer) < size + 1:
-            if not self._fill(fd, size + 1 - len(self._buffer)):
-                return False
-        with memoryview(self._buffer) as view:
-            self._found[blob_id] = bytes(view[:size])
-        del self._buffer[: size + 1]
-        return True
-
-    def _fill(self, fd: int, wanted: int) -> bool:
-        """Read at least one more chunk of git's output within the deadline."""
-        left = self._deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        end = header_end + 1 + size
+        if len(self._buffer) < end + 1:
             return False
-        chunk = os.read(fd, max(wanted, _CHUNK))
-        self._buffer += chunk
-        return bool(chunk)
+        with memoryview(self._buffer) as view:
+            self._found[blob_id] = bytes(view[header_end + 1 : end])
+        del self._buffer[: end + 1]
+        self._next += 1
+        return True
 
     def close(self) -> None:
         """Stop git if it is still running, and wait for the feeding thread."""
+        self.finish()
         process = self._process
         if process is None:
             return

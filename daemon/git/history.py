@@ -10,8 +10,12 @@ to the few paths git reports.
 
 from __future__ import annotations
 
+import os
+import select
 import subprocess
-from collections.abc import Iterator
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -66,57 +70,124 @@ def pathspecs(globs: tuple[str, ...]) -> list[str] | None:
 
 def first_parent(git_dir: str, globs: tuple[str, ...], tip: str, since: str | None) -> list[Step]:
     """``tip``'s first-parent history, oldest first; with ``since``, only what follows it."""
-    argv = ["git", f"--git-dir={git_dir}", *GIT_SAFETY, "log", "--first-parent", "--no-color",
-            "-z", "--format=%x01%H%x02%B"]  # fmt: skip
-    specs = pathspecs(globs)
-    if globs:  # --sparse: every commit, with the raw diff limited to the pathspecs
-        argv += ["--sparse", "--diff-merges=first-parent", "--root", "--raw", "--no-abbrev",
-                 "--no-renames", "--no-ext-diff"]  # fmt: skip
-    argv += [tip] if since is None else [tip, f"^{since}"]
-    argv += ["--", *(specs or [])]
-    matchers = [compile_glob(glob) for glob in globs]
-    steps = [
-        Step(sha, trailer, tuple((p, e) for p, e in files if any(m.match(p) for m in matchers)))
-        for sha, trailer, files in _records(_run(argv))
-    ]
+    with LogStream(git_dir, globs, tip, since) as log:
+        steps = list(log.steps())
     steps.reverse()
     return steps
 
 
-def _run(argv: list[str]) -> bytes:
-    """The output of ``git log``, or a RepositoryError quoting git."""
-    try:
-        done = subprocess.run(argv, capture_output=True, env=git_env(), check=False, timeout=3600)
-    except (OSError, subprocess.SubprocessError) as error:
-        raise RepositoryError(f"git log could not run: {error}") from None
-    if done.returncode != 0:
-        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RepositoryError(f"git log failed: {lines[-1] if lines else done.returncode}")
-    return done.stdout
+class LogStream:
+    """``git log`` over a first-parent history, read newest first as git writes it.
+
+    The caller can work on the commits read so far while git walks older ones.
+    """
+
+    def __init__(
+        self,
+        git_dir: str,
+        globs: tuple[str, ...],
+        tip: str,
+        since: str | None,
+        *,
+        timeout: float = 3600,
+    ) -> None:
+        """Start ``git log``; its output is read by :meth:`steps`."""
+        argv = ["git", f"--git-dir={git_dir}", *GIT_SAFETY, "log", "--first-parent",
+                "--no-color", "-z", "--format=%x01%H%x02%B"]  # fmt: skip
+        if globs:  # --sparse: every commit, with the raw diff limited to the pathspecs
+            argv += ["--sparse", "--diff-merges=first-parent", "--root", "--raw", "--no-abbrev",
+                     "--no-renames", "--no-ext-diff"]  # fmt: skip
+        argv += [tip] if since is None else [tip, f"^{since}"]
+        argv += ["--", *(pathspecs(globs) or [])]
+        self._matchers = [compile_glob(glob) for glob in globs]
+        self._deadline = time.monotonic() + timeout
+        # A file, not a pipe, so that git never stalls on a full one; closed by close().
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115
+        try:
+            self._process = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=self._errors, env=git_env()
+            )
+        except OSError as error:
+            self._errors.close()
+            raise RepositoryError(f"git log could not run: {error}") from None
+
+    def steps(self) -> Iterator[Step]:
+        """The commits, newest first; a RepositoryError quoting git if it fails."""
+        for sha, trailer, files in _records(self._chunks()):
+            kept = tuple((p, e) for p, e in files if any(m.match(p) for m in self._matchers))
+            yield Step(sha, trailer, kept)
+        if self._process.wait() != 0:
+            self._errors.seek(0)
+            lines = self._errors.read().decode("utf-8", "replace").strip().splitlines()
+            raise RepositoryError(f"git log failed: {lines[-1] if lines else 'no output'}")
+
+    def _chunks(self) -> Iterator[bytes]:
+        stdout = self._process.stdout
+        if stdout is None:
+            return
+        fd = stdout.fileno()
+        while True:
+            left = self._deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self._process.kill()
+                raise RepositoryError("git log timed out")
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return
+            yield chunk
+
+    def close(self) -> None:
+        """Stop git if it is still running."""
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._errors.close()
+
+    def __enter__(self) -> LogStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def _records(out: bytes) -> Iterator[tuple[str, bool, list[tuple[str, FileEntry | None]]]]:
+def _tokens(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """NUL-separated tokens across chunk boundaries."""
+    rest = b""
+    for chunk in chunks:
+        parts = (rest + chunk).split(b"\0")
+        rest = parts.pop()
+        yield from parts
+    if rest:
+        yield rest
+
+
+def _records(
+    chunks: Iterable[bytes],
+) -> Iterator[tuple[str, bool, list[tuple[str, FileEntry | None]]]]:
     r"""Per commit, newest first: its id, whether its message may carry a trailer, its files.
 
     Records are ``\x01<id>\x02<message>`` then, with ``--raw -z``, a ``:modes ids status``
     token and a path token per file, all NUL-separated. git cuts a message at its
     first NUL, so a message cannot end a record early.
     """
-    tokens = out.split(b"\0")
     current: tuple[str, bool, list[tuple[str, FileEntry | None]]] | None = None
-    index = 0
-    while index < len(tokens):
-        token = tokens[index].lstrip(b"\n")
-        index += 1
+    meta: bytes | None = None  # a raw line whose path is the next token
+    for raw in _tokens(chunks):
+        if meta is not None:
+            if current is not None:
+                current[2].append((raw.decode("utf-8", "replace"), _entry(meta)))
+            meta = None
+            continue
+        token = raw.lstrip(b"\n")
         if token.startswith(b"\x01"):
             if current is not None:
                 yield current
             sha, _, message = token[1:].partition(b"\x02")
             current = (sha.decode("ascii"), _MARK in message.lower(), [])
-        elif token.startswith(b":") and current is not None and index < len(tokens):
-            path = tokens[index].decode("utf-8", "replace")
-            index += 1
-            current[2].append((path, _entry(token)))
+        elif token.startswith(b":") and current is not None:
+            meta = token
         elif token:
             raise RepositoryError(f"unexpected git log output near {token[:80]!r}")
     if current is not None:

@@ -24,7 +24,7 @@ from daemon.detect import Commit, Person, SignatureStatus
 from daemon.errors import RepositoryError, RevisionNotFoundError
 from daemon.git.batch import BlobStream
 from daemon.git.cli import GIT_SAFETY, git_env
-from daemon.git.history import FileEntry, Step, first_parent
+from daemon.git.history import FileEntry, LogStream, Step, first_parent
 from daemon.globs import compile_glob, is_literal
 
 _MEMO_LIMIT: Final = 200_000
@@ -241,9 +241,13 @@ class Repo:
         with BlobStream(self.git_dir, blob_ids) as stream:
             return stream.all()
 
-    def blob_stream(self, blob_ids: list[str]) -> BlobStream:
-        """Many blobs, read in the background and handed over as they arrive."""
+    def blob_stream(self, blob_ids: list[str] | None = None) -> BlobStream:
+        """Many blobs, read as they are asked for (None: named later, see BlobStream)."""
         return BlobStream(self.git_dir, blob_ids)
+
+    def log_stream(self, tip: str, since: str | None = None) -> LogStream:
+        """``tip``'s first-parent history, newest first, read as git walks it."""
+        return LogStream(self.git_dir, self._globs, tip, since)
 
     def diff(self, base: str | None, head: str | None) -> list[Delta]:
         """Files that differ from commit ``base`` to commit ``head``.
