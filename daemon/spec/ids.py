@@ -8,6 +8,7 @@ without the hyphen and leading zeros (``FR1``, ``US1``, ``DD1``).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -47,8 +48,9 @@ def is_task_like(token: str) -> bool:
     return any(_TASK_SEGMENT.fullmatch(part) for part in token.upper().split("-"))
 
 
+@functools.lru_cache(maxsize=16384)
 def task_key(literal: str) -> str:
-    """Return the key a task ID compares by (DESIGN §2)."""
+    """Return the key a task ID compares by (DESIGN §2; cached: every block asks often)."""
     text = literal.strip().upper()
     match = _T_FORM.fullmatch(text)
     if match:

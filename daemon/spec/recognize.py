@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from daemon.spec import fields
-from daemon.spec.ids import ID_PATTERN, NUMERIC_PATTERN, is_id, is_numeric_id, is_task_like
+from daemon.spec.ids import (
+    ID_PATTERN,
+    NUMERIC_PATTERN,
+    is_id,
+    is_numeric_id,
+    is_task_like,
+    task_key,
+)
 from daemon.spec.markdown import plain, strip_decoration
 from daemon.spec.model import Style
 
@@ -117,8 +124,9 @@ def list_task(index: int, line: str) -> Start | None:
 
 
 def clear_cache() -> None:
-    """Forget cached line readings (benchmarks measure cold runs)."""
+    """Forget cached line readings and task keys (benchmarks measure cold runs)."""
     _list_template.cache_clear()
+    task_key.cache_clear()
 
 
 @functools.lru_cache(maxsize=16384)
