@@ -17,7 +17,7 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
             parts.append(".*" if last else "(?:[^/]+/)*")
             continue
         parts.append(_segment(segment) + ("" if last else "/"))
-    return re.compile("".join(parts) + r"\Z")
+    return re.compile("".join(parts) + r"\Z", re.DOTALL)  # a file name may hold a newline
 
 
 def _segment(segment: str) -> str:

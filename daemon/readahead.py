@@ -88,17 +88,23 @@ def read_ahead(
     ``max_bytes``, symlinks and what git lacks are left to the scan.
     """
     steps: list[Step] = []
+    requested: set[str] = set()
     with repo.log_stream(tip, since) as log, repo.blob_stream() as blobs:
         reader = _Reader(blobs, max_bytes)
         for step in log.steps():
             steps.append(step)
             for path, entry in step.changes:
                 size = _size(repo, entry) if entry is not None and entry.regular else None
-                if entry is None or size is None or size > max_bytes or size > budget:
+                if entry is None or size is None or size > max_bytes:
                     reader.queue.append((path, None))
                     continue
-                budget -= size
-                blobs.request([entry.blob])
+                if entry.blob not in requested:  # a revert brings back a version read once
+                    if size > budget:
+                        reader.queue.append((path, None))
+                        continue
+                    budget -= size
+                    requested.add(entry.blob)
+                    blobs.request([entry.blob])
                 reader.queue.append((path, entry))
             if step.changes:  # parse what has come meanwhile (polling every commit costs more)
                 reader.drain(wait=False)

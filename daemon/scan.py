@@ -25,7 +25,7 @@ from daemon.readahead import Ahead, read_ahead
 from daemon.settings import Settings
 from daemon.spec.incremental import update
 from daemon.spec.model import CoreFile, Finding, Task
-from daemon.spec.tasks import parse_cores, parse_tasks
+from daemon.spec.tasks import parse_cores, parse_tasks_at
 from daemon.spec.text import MAX_FILE_BYTES, too_large
 
 Progress = Callable[[int, int], None]
@@ -243,6 +243,7 @@ class Scanner:
         wanted: list[str] = []
         budget = self.prefetch_bytes
         for taken, step in enumerate(steps):
+            before = len(wanted)  # this step's blobs are read with it, in one chunk or the next
             for path, entry in step.changes:
                 if entry is None or not entry.regular or entry.blob in known:
                     continue
@@ -256,7 +257,7 @@ class Scanner:
                 if size > self.parser.max_bytes:
                     continue
                 if size > budget and taken:
-                    return wanted, taken
+                    return wanted[:before], taken
                 wanted.append(entry.blob)
                 budget -= size
         return wanted, len(steps)
@@ -393,7 +394,9 @@ class Scanner:
         findings: list[Finding] = []
         for path, keys in wanted.items():
             tracked = at.tracked[path]
-            parsed = parse_tasks(tracked.data, path, max_bytes=self.parser.max_bytes, only=keys)
+            parsed = parse_tasks_at(
+                tracked.core, tracked.data, only=keys, max_bytes=self.parser.max_bytes
+            )
             tasks.update({(path, task.key): task for task in parsed.tasks})
             findings += [f for f in parsed.findings if f not in tracked.core.findings]
         return tasks, findings

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+import daemon.git.history as log_module
 from daemon.errors import RepositoryError
 from daemon.git import FileEntry, Repo
 from daemon.git.history import LogStream, _records, first_parent, pathspecs
+from daemon.globs import compile_glob
 from daemon.spec.layout import DEFAULT_TASK_FILES
 from tests.gitrepo import GitRepo
 
@@ -137,10 +141,128 @@ def test_records_read_in_any_chunks_are_the_same(repo: GitRepo):
     assert list(_records([bytes([b]) for b in out])) == whole
 
 
-def test_a_walk_past_its_deadline_is_stopped(repo: GitRepo):
+def test_a_stalled_walk_is_stopped(repo: GitRepo, monkeypatch: pytest.MonkeyPatch):
+    """A git that sends nothing for the timeout is killed, and the scan gets a clear error."""
     repo.commit("one")
-    with (
-        LogStream(str(repo.path / ".git"), (), repo.head(), None, timeout=0) as log,
-        pytest.raises(RepositoryError, match="timed out"),
-    ):
-        list(log.steps())
+    monkeypatch.setattr(log_module, "wait_readable", lambda fd, seconds: False)  # a stalled git
+    with LogStream(str(repo.path / ".git"), (), repo.head(), None, timeout=5) as log:
+        with pytest.raises(RepositoryError, match="git log sent nothing for 5 s"):
+            list(log.steps())
+        assert log._process.returncode is not None  # killed, not left running
+
+
+GLOBS = [
+    DEFAULT_TASK_FILES,
+    ("specs/**",),
+    ("**",),
+    ("**/tasks.md",),
+    ("specs/*/tasks.md", "docs/**/plan*.md"),
+]
+FILES = [
+    "specs/001-a/tasks.md",
+    "specs/001-a/spec.md",
+    "specs/deep/er/tasks.md",
+    "specs/top.md",
+    "tasks.md",
+    "speckit.tasks",
+    "docs/a/b/plan-1.md",
+    "docs/plan.md",
+    "src/tasks.md",
+]
+
+
+@pytest.mark.parametrize("globs", GLOBS)
+def test_the_log_and_the_tree_walk_find_the_same_task_files(repo: GitRepo, globs):
+    """The log's changes (scans) and Repo.task_files (hooks, lint) agree with the globs."""
+    sha = repo.commit("files", dict.fromkeys(FILES, "- [ ] T001 x\n"))
+    expected = {path for path in FILES if any(compile_glob(g).match(path) for g in globs)}
+    (step,) = history(repo, globs)
+    assert {path for path, _ in step.changes} == expected
+    reader = Repo(repo.path, globs)
+    assert set(reader.task_files(reader.tree_of(sha))) == expected
+
+
+def test_names_that_are_not_utf8_stay_apart(repo: GitRepo):
+    """Two task files whose names differ only in bytes that are not UTF-8 are two files."""
+    real, decoy = b"specs/a\xff/tasks.md", b"specs/a\xfe/tasks.md"
+    for name in (real, decoy):
+        target = repo.path / os.fsdecode(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("- [ ] T001 [approved] x\n")
+    sha = repo.commit("two files")
+    (repo.path / os.fsdecode(decoy)).unlink()
+    repo.commit("the decoy goes")
+    steps = history(repo)
+    assert {path for path, _ in steps[0].changes} == {os.fsdecode(real), os.fsdecode(decoy)}
+    assert steps[1].changes == ((os.fsdecode(decoy), None),)
+    reader = Repo(repo.path, DEFAULT_TASK_FILES)
+    assert set(reader.task_files(reader.tree_of(sha))) == {os.fsdecode(real), os.fsdecode(decoy)}
+
+
+def test_replace_refs_do_not_change_the_history(repo: GitRepo):
+    """``git replace`` could swap a commit's content; scans read what the commit holds."""
+    tip = repo.commit("tasks", {TASKS: "- [ ] T001 One\n"})
+    real = blob(repo, tip, TASKS)
+    repo.git("checkout", "-q", "--detach")
+    fake = repo.commit("fake", {TASKS: "- [ ] T001 [approved] One\n"})
+    repo.git("checkout", "-q", "main")
+    repo.git("replace", tip, fake)
+    (step,) = history(repo)
+    assert step.sha == tip
+    assert step.changes == ((TASKS, FileEntry(real, regular=True)),)
+    assert blob(repo, tip, TASKS) != real  # git itself, unguarded, shows the replacement
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        ("log.follow", "true"),
+        ("log.showSignature", "true"),
+        ("i18n.logOutputEncoding", "UTF-16LE"),
+        ("diff.renames", "copies"),
+        ("notes.displayRef", "refs/notes/*"),
+    ],
+)
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen is not installed")
+def test_the_repository_configuration_does_not_change_the_log(
+    repo: GitRepo, setting, tmp_path: Path
+):
+    """Settings in the repository's own config (untrusted) leave the scan's input alone."""
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    repo.git("config", "gpg.format", "ssh")
+    repo.git("config", "user.signingkey", str(key))
+    repo.commit("add", {TASKS: "- [ ] T001 One\n"})
+    repo.git("commit", "-q", "-S", "--allow-empty", "-m", "empty\n\nApproved-Tasks: T001\n")
+    trailer = repo.head()
+    repo.git("notes", "add", "-m", "Approved-Tasks: T002", trailer)
+    (repo.path / "specs/002-b").mkdir()
+    repo.git("mv", TASKS, "specs/002-b/tasks.md")
+    repo.git("commit", "-q", "-m", "moved")
+    expected = history(repo, ("specs/*/tasks.md",))
+    repo.git("config", *setting)
+    assert history(repo, ("specs/*/tasks.md",)) == expected
+    assert [s.trailer for s in expected] == [False, True, False]
+    assert len(expected[2].changes) == 2  # a move is a deletion and an addition
+
+
+def test_a_message_in_another_encoding_is_left_to_pygit2(repo: GitRepo):
+    """A message with an ``encoding`` header is converted by git: pygit2 checks it raw."""
+    repo.commit("one")
+    tree = repo.git("rev-parse", "HEAD^{tree}")
+    header = (
+        f"tree {tree}\nparent {repo.head()}\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n"
+    )
+    body = header.encode() + b"encoding UTF-16LE\n\nApproved-Tasks: T001\n"
+    argv = ["git", "-C", str(repo.path), "hash-object", "-t", "commit", "-w", "--literally"]
+    done = subprocess.run([*argv, "--stdin"], input=body, capture_output=True, check=True)
+    repo.git("update-ref", "refs/heads/main", done.stdout.decode().strip())
+    assert [s.trailer for s in history(repo)] == [False, True]
+
+
+def test_a_huge_message_is_read_in_linear_time():
+    """Tokens split across many chunks are joined once, not once per chunk."""
+    chunk = b"x" * (1 << 16)
+    out = [b"\x01" + b"a" * 40 + b"\x02\x03approved-"] + [chunk] * 2048 + [b"\0"]  # 128 MiB
+    ((sha, trailer, files),) = _records(out)
+    assert (sha, trailer, files) == ("a" * 40, True, [])

@@ -24,3 +24,11 @@ from daemon.globs import matches
 def test_matches(path, patterns, expected):
     """Globs match whole paths."""
     assert matches(path, patterns) is expected
+
+
+def test_a_newline_in_a_file_name_does_not_escape_a_glob():
+    """``.github/**`` protects ``.github/workflows/a<newline>b.yml`` too."""
+    assert matches(".github/workflows/a\nb.yml", (".github/**",))
+    assert matches("x/a\nb.py", ("**/*.py",))
+    assert matches("a\nb.py", ("*.py",))
+    assert not matches("a\n/b.py", ("*.py",))

@@ -5,7 +5,8 @@ reads 200 versions of one file). git works ahead while the caller parses the blo
 it already has, so their work overlaps; the caller may also name more blobs while
 git runs (:meth:`BlobStream.request`). Blobs come in the order they were named;
 one that git lacks, or that does not come (git failed, or took longer than the
-timeout), is None, and the caller reads it alone (and reports what is missing).
+timeout while a blob was awaited), is None, and the caller reads it alone (and reports
+what is missing).
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ import contextlib
 import fcntl
 import os
 import queue
-import select
 import subprocess
 import threading
-import time
 from collections.abc import Sequence
 from typing import Final
 
-from daemon.git.cli import GIT_SAFETY, git_env
+from daemon.git.cli import GIT_SAFETY, git_env, wait_readable
 
 _CHUNK: Final = 1 << 20
 
@@ -43,7 +42,7 @@ class BlobStream:
         self._found: dict[str, bytes | None] = {}
         self._next = 0  # the index in ``_wanted`` of the next record git sends
         self._buffer = bytearray()
-        self._deadline = time.monotonic() + timeout
+        self._timeout = timeout  # how long git may send nothing while a blob is awaited
         self._ids: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._broken = False
         self._finished = False
@@ -93,9 +92,11 @@ class BlobStream:
             while (request := self._ids.get()) is not None:
                 stdin.write(request)
                 stdin.flush()
-            stdin.close()
         except OSError:
             pass  # git stopped early: the reader sees the end of its output
+        finally:
+            with contextlib.suppress(OSError):
+                stdin.close()
 
     def get(self, blob_id: str) -> bytes | None:
         """The blob's content, waiting for it; None when git does not send it."""
@@ -123,15 +124,13 @@ class BlobStream:
         if stdout is None:
             self._broken = True
             return
-        fd = stdout.fileno()
-        wait = max(0.0, self._deadline - time.monotonic()) if block else 0.0
-        if select.select([fd], [], [], wait)[0]:
-            chunk = os.read(fd, _CHUNK)
+        if wait_readable(stdout.fileno(), self._timeout if block else 0):
+            chunk = os.read(stdout.fileno(), _CHUNK)
             if not chunk:
                 self._broken = True  # git ended before sending everything
             self._buffer += chunk
         elif block:
-            self._broken = True  # the deadline passed
+            self._broken = True  # git sent nothing for the timeout: stop waiting for it
         while self._next < len(self._wanted) and self._record():
             pass
 
@@ -145,17 +144,19 @@ class BlobStream:
         if header[:1] != [blob_id.encode()]:
             self._broken = True  # not what was asked for: stop trusting the output
             return False
-        if len(header) != 3 or header[1] != b"blob":
-            self._found[blob_id] = None  # "<id> missing", or not a blob
+        if len(header) != 3:  # "<id> missing" (or ambiguous): no body follows
+            self._found[blob_id] = None
             del self._buffer[: header_end + 1]
             self._next += 1
             return True
-        size = int(header[2])
-        end = header_end + 1 + size
+        end = header_end + 1 + int(header[2])
         if len(self._buffer) < end + 1:
             return False
-        with memoryview(self._buffer) as view:
-            self._found[blob_id] = bytes(view[header_end + 1 : end])
+        if header[1] == b"blob":
+            with memoryview(self._buffer) as view:
+                self._found[blob_id] = bytes(view[header_end + 1 : end])
+        else:
+            self._found[blob_id] = None  # a tree or a commit where a blob was expected
         del self._buffer[: end + 1]
         self._next += 1
         return True

@@ -9,6 +9,7 @@ repositories speckitd works on are untrusted (DESIGN §9). Credentials travel in
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,9 +33,17 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_CONFIG_GLOBAL": os.devnull,  # ~/.gitconfig could name programs to run
         "GIT_TERMINAL_PROMPT": "0",
+        "GIT_NO_REPLACE_OBJECTS": "1",  # refs/replace/* would swap what a commit holds
     }
     env.update(extra or {})
     return env
+
+
+def wait_readable(fd: int, seconds: float) -> bool:
+    """Whether ``fd`` has data (or its end) within ``seconds`` (poll: any fd number)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(0, int(seconds * 1000))))
 
 
 def config_env(settings: Mapping[str, str]) -> dict[str, str]:

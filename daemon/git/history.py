@@ -11,21 +11,20 @@ to the few paths git reports.
 from __future__ import annotations
 
 import os
-import select
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
 from daemon.errors import RepositoryError
-from daemon.git.cli import GIT_SAFETY, git_env
+from daemon.git.cli import GIT_SAFETY, git_env, wait_readable
 from daemon.globs import compile_glob, is_literal
 
 _REGULAR_MODES: Final = frozenset({b"100644", b"100755"})
 _ABSENT_MODES: Final = frozenset({b"160000", b"000000"})  # a submodule, or nothing
 _MARK: Final = b"approved-"
+_UTF8: Final = frozenset({b"", b"utf-8", b"utf8"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +88,21 @@ class LogStream:
         tip: str,
         since: str | None,
         *,
-        timeout: float = 3600,
+        timeout: float = 600,
     ) -> None:
         """Start ``git log``; its output is read by :meth:`steps`."""
+        # The repository's own configuration must not change the output: --no-follow
+        # (log.follow), --no-show-signature, --encoding (i18n.logOutputEncoding), --no-notes.
         argv = ["git", f"--git-dir={git_dir}", *GIT_SAFETY, "log", "--first-parent",
-                "--no-color", "-z", "--format=%x01%H%x02%B"]  # fmt: skip
+                "--no-color", "--no-follow", "--no-show-signature", "--no-notes",
+                "--encoding=UTF-8", "-z", "--format=%x01%H%x02%e%x03%B"]  # fmt: skip
         if globs:  # --sparse: every commit, with the raw diff limited to the pathspecs
             argv += ["--sparse", "--diff-merges=first-parent", "--root", "--raw", "--no-abbrev",
                      "--no-renames", "--no-ext-diff"]  # fmt: skip
         argv += [tip] if since is None else [tip, f"^{since}"]
         argv += ["--", *(pathspecs(globs) or [])]
         self._matchers = [compile_glob(glob) for glob in globs]
-        self._deadline = time.monotonic() + timeout
+        self._timeout = timeout
         # A file, not a pipe, so that git never stalls on a full one; closed by close().
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115
         try:
@@ -127,10 +129,10 @@ class LogStream:
             return
         fd = stdout.fileno()
         while True:
-            left = self._deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if not wait_readable(fd, self._timeout):
                 self._process.kill()
-                raise RepositoryError("git log timed out")
+                self._process.wait()
+                raise RepositoryError(f"git log sent nothing for {self._timeout:g} s")
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 return
@@ -153,12 +155,18 @@ class LogStream:
 
 
 def _tokens(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """NUL-separated tokens across chunk boundaries."""
-    rest = b""
+    """NUL-separated tokens across chunk boundaries (in linear time, however long a token)."""
+    pending: list[bytes] = []
     for chunk in chunks:
-        parts = (rest + chunk).split(b"\0")
-        rest = parts.pop()
-        yield from parts
+        parts = chunk.split(b"\0")
+        if len(parts) == 1:
+            pending.append(chunk)
+            continue
+        pending.append(parts[0])
+        yield b"".join(pending)
+        yield from parts[1:-1]
+        pending = [parts[-1]]
+    rest = b"".join(pending)
     if rest:
         yield rest
 
@@ -168,24 +176,27 @@ def _records(
 ) -> Iterator[tuple[str, bool, list[tuple[str, FileEntry | None]]]]:
     r"""Per commit, newest first: its id, whether its message may carry a trailer, its files.
 
-    Records are ``\x01<id>\x02<message>`` then, with ``--raw -z``, a ``:modes ids status``
-    token and a path token per file, all NUL-separated. git cuts a message at its
-    first NUL, so a message cannot end a record early.
+    Records are ``\x01<id>\x02<encoding>\x03<message>`` then, with ``--raw -z``, a
+    ``:modes ids status`` token and a path token per file, all NUL-separated. git cuts
+    a message at its first NUL, so a message cannot end a record early.
     """
     current: tuple[str, bool, list[tuple[str, FileEntry | None]]] | None = None
     meta: bytes | None = None  # a raw line whose path is the next token
     for raw in _tokens(chunks):
         if meta is not None:
             if current is not None:
-                current[2].append((raw.decode("utf-8", "replace"), _entry(meta)))
+                current[2].append((os.fsdecode(raw), _entry(meta)))  # as pygit2 names it
             meta = None
             continue
         token = raw.lstrip(b"\n")
         if token.startswith(b"\x01"):
             if current is not None:
                 yield current
-            sha, _, message = token[1:].partition(b"\x02")
-            current = (sha.decode("ascii"), _MARK in message.lower(), [])
+            sha, _, rest = token[1:].partition(b"\x02")
+            encoding, _, message = rest.partition(b"\x03")
+            # A message in another encoding was converted by git: pygit2 reads it raw.
+            trailer = _MARK in message.lower() or encoding.lower() not in _UTF8
+            current = (sha.decode("ascii"), trailer, [])
         elif token.startswith(b":") and current is not None:
             meta = token
         elif token:

@@ -204,6 +204,8 @@ class Repo:
                 if node.deep is not None and entry.type == ObjectType.TREE:
                     self._visit(entry, name, node, found)
         if node.deep is not None:
+            if node.deep.terminal:  # a trailing ``**``: every file here (deeper: the loop above)
+                found += [(e.name or "", _entry_of(e)) for e in tree if e.type == ObjectType.BLOB]
             found.extend(self._collect(oid, node.deep))
         result = tuple(found)
         if len(self._memo) >= _MEMO_LIMIT:
@@ -215,7 +217,7 @@ class Repo:
         self, entry: pygit2.Object, name: str, child: _Node, found: list[tuple[str, FileEntry]]
     ) -> None:
         if entry.type == ObjectType.BLOB and child.terminal:
-            found.append((name, FileEntry(str(entry.id), entry.filemode in _REGULAR)))
+            found.append((name, _entry_of(entry)))
         elif entry.type == ObjectType.TREE and (child.literal or child.wild or child.deep):
             found.extend((f"{name}/{path}", e) for path, e in self._collect(entry.id, child))
 
@@ -390,6 +392,10 @@ def hooks_dir(work_tree: Path) -> Path | None:
         return None
     found = done.stdout.strip()
     return work_tree / found if done.returncode == 0 and found else None
+
+
+def _entry_of(entry: pygit2.Object) -> FileEntry:
+    return FileEntry(str(entry.id), entry.filemode in _REGULAR)
 
 
 def _oid(value: str | pygit2.Oid) -> pygit2.Oid:

@@ -3,7 +3,8 @@
 Scanning history parses every version of every task file. Most versions differ
 from the previous one in a task or two (approved, ticked, reworded), so
 :func:`update` finds the changed bytes, maps them to the task blocks around
-them, and runs the core pass on that window alone.
+them, and runs the core pass on that window alone. When only one task's first
+line changed in place (the commonest edit), that task's block alone is read.
 
 It only does so when the result is certain to equal a full parse: the file has
 only list tasks (checklists, bold-ID bullets) and no findings, the edited lines
@@ -18,10 +19,12 @@ from __future__ import annotations
 import bisect
 import codecs
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
-from daemon.spec.blocks import LOCAL_STYLES, Block, find_blocks
+from daemon.spec import recognize
+from daemon.spec.blocks import LOCAL_STYLES, Block, find_blocks, read_block
+from daemon.spec.ids import task_key
 from daemon.spec.markdown import Kind, scan
 from daemon.spec.model import CoreFile
 from daemon.spec.tasks import core_of
@@ -180,6 +183,43 @@ def _reread(
     return _Window(window_start, window_end_old, bytes(structure.kinds), blocks)
 
 
+def _retitle(
+    previous: CoreFile, old: bytes, new: bytes, edit: _Edit, k: int
+) -> tuple[CoreFile, frozenset[str]] | None:
+    """The commonest edit, read without a window: one task's own first line, changed in place.
+
+    Approving, holding, ticking or rewording a list task rewrites its first line and
+    nothing else. When that line stays a list task with the same key and indent, the
+    task's block keeps its lines and every other task keeps its block, so the task is
+    read again from its block alone. Anything else returns None (the window path).
+    """
+    spans = previous.spans
+    if edit.delta or edit.old_last != edit.first or spans[k][0] != edit.first + 1:
+        return None
+    first, last = spans[k][0] - 1, spans[k][1] - 1
+    end = _forward(new, edit.line_start, last - first + 1)
+    block = _lines_between(new, edit.line_start, end)
+    before = _lines_between(old, edit.line_start, _forward(old, edit.line_start, 1))
+    if block is None or before is None or len(block) != last - first + 1:
+        return None
+    if _STRUCTURAL.match(block[0]) or _STRUCTURAL.match(before[0]):
+        return None
+    start, was = recognize.list_task(0, block[0]), recognize.list_task(0, before[0])
+    if start is None or was is None or start.style not in LOCAL_STYLES:
+        return None
+    if (start.style, start.indent, task_key(start.literal)) != (
+        was.style,
+        was.indent,
+        previous.cores[k].key,
+    ):
+        return None
+    kinds = tuple(Kind(kind) for kind in previous.kinds[first : last + 1])
+    core = core_of(read_block(block, kinds, start, 0, last - first))
+    cores = (*previous.cores[:k], core, *previous.cores[k + 1 :])
+    changed = frozenset() if core == previous.cores[k] else frozenset({core.key})
+    return replace(previous, cores=cores), changed
+
+
 def update(
     previous: CoreFile, old: bytes, new: bytes, *, max_bytes: int = MAX_FILE_BYTES
 ) -> tuple[CoreFile, frozenset[str]] | None:
@@ -190,6 +230,10 @@ def update(
         return None
     edit = _edit(previous, old, new)
     tasks = _task_range(previous.spans, edit) if edit is not None else None
+    if edit is not None and tasks is not None:
+        retitled = _retitle(previous, old, new, edit, tasks[0])
+        if retitled is not None:
+            return retitled
     window = _reread(previous, old, new, edit, tasks) if edit and tasks else None
     if edit is None or tasks is None or window is None:
         return None

@@ -10,8 +10,15 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from daemon.spec import fields
-from daemon.spec.blocks import LOCAL_STYLES, Block, digest_of, find_blocks, unique
+from daemon.spec import fields, recognize
+from daemon.spec.blocks import (
+    LOCAL_STYLES,
+    Block,
+    digest_of,
+    find_blocks,
+    read_block,
+    unique,
+)
 from daemon.spec.details import (
     Detail,
     Names,
@@ -137,6 +144,44 @@ def parse_tasks(
         depends = dependencies(block, detail, names, path, findings)
         tasks.append(build_task(block, detail, phase=phase, depends_on=depends))
     return TaskFile(path, tuple(tasks), tuple(findings), read.approval)
+
+
+def parse_tasks_at(
+    core: CoreFile,
+    data: bytes,
+    *,
+    only: Collection[str],
+    max_bytes: int = MAX_FILE_BYTES,
+) -> TaskFile:
+    """:func:`parse_tasks` of ``data`` with ``only``, given ``core``, its core pass.
+
+    In a file of list tasks without findings (``core.editable``), every task's block
+    is where ``core`` says, so only the wanted blocks are read again; any other file
+    is parsed in full. A test holds both ways equal.
+    """
+    document = decode(data, core.path, max_bytes=max_bytes)
+    if not core.editable or document.findings or not core.cores:
+        return parse_tasks(data, core.path, max_bytes=max_bytes, only=only)
+    lines, path = document.lines, core.path
+    structure = scan(lines, path)
+    lookup: dict[str, str] = {}
+    for task in core.cores:
+        lookup.setdefault(task.id.upper(), task.key)
+        lookup.setdefault(task.key, task.key)
+    names = Names(lookup, [task.key for task in core.cores])
+    marks = phases(structure, lines, {first - 1 for first, _ in core.spans})
+    findings: list[Finding] = []
+    tasks = []
+    for task, (first, last) in zip(core.cores, core.spans, strict=True):
+        start = recognize.list_task(first - 1, lines[first - 1]) if task.key in only else None
+        if start is None:
+            continue
+        block = read_block(lines, structure.kinds, start, first - 1, last - 1)
+        detail = read_detail(lines, structure.kinds, block)
+        depends = dependencies(block, detail, names, path, findings)
+        phase = phase_at(marks, block.start.index)
+        tasks.append(build_task(block, detail, phase=phase, depends_on=depends))
+    return TaskFile(path, tuple(tasks), tuple(findings), core.approval)
 
 
 def _text_list(value: object) -> list[str]:

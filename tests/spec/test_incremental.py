@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.spec.incremental import common_prefix, common_suffix, update
-from daemon.spec.tasks import parse_cores
+from daemon.spec.tasks import parse_cores, parse_tasks, parse_tasks_at
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 
 LINES = st.sampled_from(
     [
@@ -33,12 +38,27 @@ LINES = st.sampled_from(
 )
 
 
+# What list-task files hold between their tasks (no structure the fast paths refuse).
+LIST_LINES = st.sampled_from(
+    [
+        "  - [ ] T1{n:02d} Nested part {n}",
+        "  - depends on T001",
+        "  - detail line {n}",
+        "  Status: approved",
+        "lazy continuation {n}",
+        "    indented text {n}",
+        "",
+        "- **T2{n:02d}**: Bold part {n}",
+    ]
+)
+
+
 @st.composite
-def documents(draw: st.DrawFn) -> list[str]:
+def documents(draw: st.DrawFn, between: st.SearchStrategy[str] = LINES) -> list[str]:
     lines = ["# Tasks", ""]
     for n in range(draw(st.integers(1, 25))):
         lines.append(f"- [ ] T{n + 1:03d} Task {n + 1}")
-        lines += [draw(LINES).format(n=n + 1) for _ in range(draw(st.integers(0, 2)))]
+        lines += [draw(between).format(n=n + 1) for _ in range(draw(st.integers(0, 2)))]
     return lines
 
 
@@ -123,3 +143,73 @@ def test_common_prefix_and_suffix(a: bytes, b: bytes) -> None:
     assert (
         s == min(len(a), len(b)) or a[len(a) - s - 1 : len(a) - s] != b[len(b) - s - 1 : len(b) - s]
     )
+
+
+def _equal_at(data: bytes, path: str, only: set[str]) -> None:
+    core = parse_cores(data, path)
+    assert parse_tasks_at(core, data, only=only) == parse_tasks(data, path, only=only)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_details_from_the_core_pass_equal_a_full_parse(data: st.DataObject) -> None:
+    """parse_tasks_at, which re-reads only the wanted blocks, equals parse_tasks."""
+    lines = data.draw(documents())
+    lines += [draw.format(n=7) for draw in data.draw(st.lists(LINES, max_size=3))]
+    raw = ("\n".join(lines) + "\n").encode()
+    keys = [c.key for c in parse_cores(raw, "tasks.md").cores] + ["T999"]
+    _equal_at(raw, "tasks.md", set(data.draw(st.lists(st.sampled_from(keys), max_size=6))))
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason=f"the shared corpus is not here ({CORPUS})")
+def test_details_from_the_core_pass_on_the_corpus() -> None:
+    """On every corpus file, for all its tasks and for every other one."""
+    windowed = 0
+    for file in sorted(CORPUS.glob("*/*")):
+        if not file.is_file():
+            continue
+        data = file.read_bytes()
+        core = parse_cores(data, file.name)
+        keys = [c.key for c in core.cores]
+        windowed += core.editable and bool(keys)
+        _equal_at(data, file.name, set(keys))
+        _equal_at(data, file.name, set(keys[::2]))
+    assert windowed >= 20  # list-task files, where only the wanted blocks are re-read
+
+
+TASK_LINE_EDITS = st.sampled_from(
+    [
+        lambda line: line.replace("- [ ]", "- [x]", 1),
+        lambda line: line.replace("- [x]", "- [ ]", 1),
+        lambda line: line.replace(" Task", " [approved] Task", 1),
+        lambda line: line.replace(" Task", " [hold] Task", 1),
+        lambda line: line + " reworded",
+        lambda line: "  " + line,  # now nested under the task above
+        lambda line: line.replace("T0", "T9", 1),  # another ID
+        lambda line: line.replace("- [ ] ", "- ", 1),  # no longer a checkbox
+        lambda line: line.replace("Task", "<!-- Task", 1),
+        lambda line: line.replace("Task", "`Task", 1),
+        lambda line: line.replace("- ", "# ", 1),
+        lambda line: line.replace("- ", "| ", 1),
+    ]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.data())
+def test_in_place_edits_of_a_task_line_equal_a_full_parse(data: st.DataObject) -> None:
+    """One task's first line rewritten in place (the commonest edit): update() equals a parse."""
+    lines = data.draw(documents(LIST_LINES))
+    starts = [i for i, line in enumerate(lines) if line.startswith("- [")]
+    where = data.draw(st.sampled_from(starts))
+    edited = list(lines)
+    edited[where] = data.draw(TASK_LINE_EDITS)(lines[where])
+    old = ("\n".join(lines) + "\n").encode()
+    new = ("\n".join(edited) + "\n").encode()
+    previous = parse_cores(old, "tasks.md")
+    result = update(previous, old, new)
+    full = parse_cores(new, "tasks.md")
+    if result is not None:
+        assert result[0] == full
+        before = {c.key: c for c in previous.cores}
+        assert result[1] == {c.key for c in full.cores if before.get(c.key) != c}
