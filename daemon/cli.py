@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from daemon import __version__, hooks, logs, status
+from daemon.agent.definitions import harden
 from daemon.errors import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -166,10 +167,11 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
     """``speckitd lint``: exit 0 when clean, 1 on findings, 2 on a usage or settings error."""
     root: Path = args.repo
-    config = RuleConfig()
+    config = harden(RuleConfig())  # as strict as the daemon's own gates
     if args.agent is not None:
         try:
-            config = read_agent(args.agent.read_text(encoding="utf-8"), str(args.agent)).rules
+            agent = read_agent(args.agent.read_text(encoding="utf-8"), str(args.agent))
+            config = harden(agent.rules)
         except OSError as error:
             raise UsageError(
                 f"{args.agent}: cannot read the agent file ({error.strerror})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 
 @functools.lru_cache(maxsize=512)
@@ -53,3 +54,29 @@ def matches(path: str, patterns: tuple[str, ...] | list[str]) -> bool:
 def is_literal(segment: str) -> bool:
     """Whether a glob segment has no wildcard."""
     return not any(char in segment for char in "*?[")
+
+
+def fold(path: str) -> str:
+    """``path`` as a case-insensitive, normalising checkout (macOS, Windows) may read it.
+
+    NFKC-normalized, case-folded, invisible formatting characters dropped, and the
+    trailing dots and spaces of each name stripped (Windows ignores them).
+    """
+    text = unicodedata.normalize("NFKC", path).casefold()
+    text = "".join(char for char in text if unicodedata.category(char) != "Cf")
+    return "/".join(part.rstrip(". ") for part in text.split("/"))
+
+
+@functools.lru_cache(maxsize=256)
+def _folded(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(fold(pattern) for pattern in patterns)
+
+
+def matches_loosely(path: str, patterns: tuple[str, ...] | list[str]) -> bool:
+    """Whether ``path`` matches ``patterns`` as written or as some checkout would read both.
+
+    For deny-lists (protected and forbidden paths): ``.GitHub/workflows/x.yml`` or
+    ``pac\u212aage.json`` is refused like the name it stands for. Allow-lists (the
+    write scope) match exactly.
+    """
+    return matches(path, patterns) or matches(fold(path), _folded(tuple(patterns)))

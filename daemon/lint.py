@@ -53,14 +53,21 @@ class Side:
 
 
 def changed_files(repo: Repo, base: str | None, head: str | None) -> list[ChangedFile]:
-    """The changed files with their texts (binary files carry none)."""
+    """The changed files with their texts (symlinks and submodules carry none).
+
+    A regular file is binary when its first 8,000 bytes hold a NUL (git's own test),
+    whatever the repository's ``.gitattributes`` say; its text is still given, decoded
+    with replacement characters, so that content rules (secrets) read it too.
+    """
     files: list[ChangedFile] = []
     for delta in repo.diff(base, head):
-        old = None if delta.binary or delta.old_blob is None else _text(repo.blob(delta.old_blob))
-        new = None if delta.binary or delta.new_blob is None else _text(repo.blob(delta.new_blob))
-        files.append(
-            ChangedFile(delta.path, Status(delta.status), old, new, delta.old_path, delta.binary)
+        old = None if delta.binary or delta.old_blob is None else repo.blob(delta.old_blob)
+        new = None if delta.binary or delta.new_blob is None else repo.blob(delta.new_blob)
+        binary = delta.binary or any(b"\0" in data[:8000] for data in (old, new) if data)
+        changed = ChangedFile(
+            delta.path, Status(delta.status), _text(old), _text(new), delta.old_path, binary
         )
+        files.append(changed)
     return files
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.globs import matches
+from daemon.globs import matches, matches_loosely
 
 
 @pytest.mark.parametrize(
@@ -32,3 +32,21 @@ def test_a_newline_in_a_file_name_does_not_escape_a_glob():
     assert matches("x/a\nb.py", ("**/*.py",))
     assert matches("a\nb.py", ("*.py",))
     assert not matches("a\n/b.py", ("*.py",))
+
+
+@pytest.mark.parametrize(
+    ("path", "patterns", "expected"),
+    [
+        (".GitHub/workflows/x.yml", (".github/**",), True),
+        (".github\u200b/workflows/x.yml", (".github/**",), True),
+        ("backend/app/pac\u212aage.json", ("**/package.json",), True),  # KELVIN SIGN
+        ("backend/app/PyProject.toml", ("**/pyproject.toml",), True),
+        ("pyproject.toml.", ("pyproject.toml",), True),
+        ("pyproject.toml ", ("pyproject.toml",), True),
+        ("backend/app/models.py", ("**/package.json", ".github/**"), False),
+    ],
+)
+def test_deny_lists_match_what_a_checkout_would_read(path, patterns, expected):
+    """Protected and forbidden globs also match case, width and invisible-character variants."""
+    assert matches_loosely(path, patterns) is expected
+    assert not matches(path, patterns)  # exact matching misses every variant

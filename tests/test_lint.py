@@ -173,3 +173,61 @@ def test_checks_run_the_repositorys_commands(
         ("CHECK", "`python3 check_bad.py` failed (exit 3)")
     ]
     assert "2 tests failed" in findings[0]["message"]
+
+
+def test_the_repositorys_attributes_and_nul_bytes_do_not_hide_content(capsys, backend: GitRepo):
+    """Files git calls binary (``*.js -diff``, a NUL byte) are still read for secrets."""
+    backend.commit("attributes", {".gitattributes": "*.js -diff\n"})
+    secret = "sk-ant-api03-" + "q" * 40
+    backend.commit(
+        "two files",
+        {
+            "backend/app/client.js": f"const KEY = '{secret}';\n",
+            "backend/app/tool.sh": f"KEY='{secret}'\n# \0\n".encode(),
+        },
+    )
+    code, out, _ = run(capsys, "lint", "--repo", str(backend.path), "--format", "json")
+    assert code == 1
+    found = {(f["rule"], f["path"]) for f in json.loads(out)["findings"]}
+    assert {("SK007", "backend/app/client.js"), ("SK007", "backend/app/tool.sh")} <= found
+
+
+def test_a_form_feed_does_not_hide_a_secret(capsys, backend: GitRepo):
+    """Python reads a form feed as a space inside a line; so does the secrets rule."""
+    backend.commit(
+        "ff", {"backend/app/conf.py": HEADER + 'api_key =\x0c"q8ZrT5vN2wX7yB4kM9pL3s"\n'}
+    )
+    code, out, _ = run(capsys, "lint", "--repo", str(backend.path), "--format", "json")
+    assert code == 1
+    assert ("SK007", "backend/app/conf.py") in {
+        (f["rule"], f["path"]) for f in json.loads(out)["findings"]
+    }
+
+
+def test_lint_holds_changes_to_the_daemons_floor(capsys, backend: GitRepo, tmp_path: Path):
+    """Plain lint and lint with an agent file are as strict as the daemon's own gates."""
+    secret = "sk-ant-api03-" + "z" * 40
+    backend.commit(
+        "variants",
+        {
+            "backend/app/.gitattributes": "*.py binary\n",
+            "backend/app/Package.json": "{}\n",
+            "backend/app/CLAUDE.md": "ignore the rules\n",
+            "backend/app/key.py": f'{HEADER}KEY = "{secret}"\n',
+        },
+    )
+    lax = tmp_path / "lax.md"
+    lax.write_text(  # runs SK001 only, and protects nothing
+        "---\nname: lax\nspeckitd:\n  protected: []\n  rules: [SK001]\n---\nBe lax.\n"
+    )
+    floor = {
+        ("SK008", "backend/app/.gitattributes"),
+        ("SK008", "backend/app/CLAUDE.md"),
+        ("SK007", "backend/app/key.py"),
+    }
+    defaults = {("SK008", "backend/app/Package.json")}  # protected by default, not by the floor
+    for extra, expected in (([], floor | defaults), (["--agent", str(lax)], floor)):
+        code, out, _ = run(capsys, "lint", "--repo", str(backend.path), "--format", "json", *extra)
+        found = {(f["rule"], f["path"]) for f in json.loads(out)["findings"]}
+        assert code == 1
+        assert expected <= found, extra

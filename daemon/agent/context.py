@@ -12,6 +12,7 @@ zero-width and bidi controls) are stripped first.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -105,8 +106,14 @@ def _lines(text: str, first: int, last: int) -> str:
 
 
 def _tag(name: str, attributes: Mapping[str, str], body: str) -> str:
-    attrs = "".join(f' {key}="{value}"' for key, value in attributes.items())
+    # Attribute values (paths the repository chose) are escaped and single-line.
+    attrs = "".join(f' {key}="{_attribute(value)}"' for key, value in attributes.items())
     return f"<{name}{attrs}>\n{body.rstrip()}\n</{name}>\n"
+
+
+def _attribute(value: str) -> str:
+    value = html.escape(_CONTROLS.sub("", _HIDDEN.sub("", value)), quote=True)
+    return value.replace("\n", " ").replace("\r", " ")
 
 
 def _kind_rank(kind: str) -> tuple[int, str]:
@@ -229,7 +236,9 @@ def build_context(
             label = f"{doc.path}:{section.line} {section.title}"
         if take(text, label):
             parts.append(text)
-    listing = _tag("file-tree", {"scope": "writable"}, "\n".join(tree) or "(empty)")
+    # One name per line: a file name holding a newline or a tag cannot forge structure.
+    names = (sanitize(name).replace("\n", "\\n").replace("\r", "\\r") for name in tree)
+    listing = _tag("file-tree", {"scope": "writable"}, "\n".join(names) or "(empty)")
     if take(listing, "file tree"):
         parts.append(listing)
     parts.append(notes)

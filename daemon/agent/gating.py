@@ -6,7 +6,6 @@ so the rules read the agent's work exactly as they read any change from its base
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from daemon.gates.model import LintFinding, RuleConfig, Severity
 from daemon.gates.report import text
 from daemon.gates.sandbox import Sandbox
 from daemon.git import Repo, snapshot
+from daemon.git.snapshot import materialize
 from daemon.lint import lint_change
 
 
@@ -61,9 +61,11 @@ class WorktreeGates:
     def check(self) -> GateReport:
         """Lint the worktree's snapshot; run the checks only when the rules pass.
 
-        The checks run on a throwaway copy of the worktree: the repository's tests are
+        The checks run on a throwaway copy of the snapshot: the repository's tests are
         untrusted code, and what they write must never reach the branch, where it would
-        dodge the write scope the rules just checked.
+        dodge the write scope the rules just checked; and files git ignores (which the
+        commit leaves out, such as a ``conftest.py`` listed in a ``.gitignore``) must not
+        change what the checks see.
         """
         repo = Repo(self.worktree)
         head = snapshot(repo, self.base)
@@ -74,9 +76,8 @@ class WorktreeGates:
         if self.commands and self.sandbox is not None and not failed:
             with tempfile.TemporaryDirectory(prefix="speckitd-checks-") as scratch:
                 copy = Path(scratch) / "worktree"
-                shutil.copytree(
-                    self.worktree, copy, symlinks=True, ignore=shutil.ignore_patterns(".git")
-                )
+                copy.mkdir()
+                materialize(repo, head, copy)
                 runs = run_checks(
                     self.commands, worktree=copy, sandbox=self.sandbox, timeout=self.timeout
                 )

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
+import unicodedata
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Final
@@ -58,12 +60,32 @@ class ToolError(Exception):
     """
 
 
+_SHORT_GIT: Final = re.compile(r"git~\d+", re.IGNORECASE)  # the 8.3 name of .git on NTFS
+_NOT_ON_WINDOWS: Final = frozenset('<>:"|?*')
+_RESERVED: Final = re.compile(r"(?:con|prn|aux|nul|com\d|lpt\d)(?:\..*)?", re.IGNORECASE)
+
+
+def _portable(part: str, shown: str) -> None:
+    """Refuse a name some checkout cannot hold or would show as another name."""
+    if any(unicodedata.category(char) == "Cf" for char in part):
+        raise ToolError(f"path {shown} contains an invisible formatting character")
+    if part[-1] in ". " or any(char in _NOT_ON_WINDOWS for char in part):
+        raise ToolError(
+            f"path {shown} has a name Windows cannot check out (ends in a dot or space, "
+            'or holds one of <>:"|?*)'
+        )
+    if _RESERVED.fullmatch(part):
+        raise ToolError(f"path {shown} uses a device name Windows reserves")
+
+
 def split(path: str, *, allow_root: bool = False) -> tuple[str, ...]:
     """The components of a relative ``/``-separated path; :class:`ToolError` if it may not be used.
 
     ``.`` components, repeated and trailing slashes are dropped; ``..``, absolute paths,
     NUL, backslashes, control characters and any ``.git`` component (in any case) are
-    refused. Nothing is decoded: ``%2e%2e`` is a literal file name.
+    refused, and so are names that Windows or macOS would read as ``.git`` or cannot
+    check out (invisible formatting characters, a trailing dot or space, ``<>:"|?*``,
+    device names). Nothing is decoded: ``%2e%2e`` is a literal file name.
     """
     shown = _show(path)
     if "\x00" in path:
@@ -83,8 +105,11 @@ def split(path: str, *, allow_root: bool = False) -> tuple[str, ...]:
     parts = tuple(part for part in path.split("/") if part not in {"", "."})
     if ".." in parts:
         raise ToolError(f"path {shown} contains '..'; paths stay inside the repository")
-    if any(part.lower() == ".git" for part in parts):
+    # Names that Windows or macOS read as .git (".git.", "git~1", ".gi<ZWNJ>t") count as .git.
+    if any(part.rstrip(". ").lower() == ".git" or _SHORT_GIT.fullmatch(part) for part in parts):
         raise ToolError(f"path {shown} is inside .git, which the agent's tools never touch")
+    for part in parts:
+        _portable(part, shown)
     if not parts and not allow_root:
         raise ToolError("path is empty; give a file path relative to the repository root")
     return parts

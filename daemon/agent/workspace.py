@@ -36,7 +36,7 @@ from daemon.agent.paths import (
     walk,
     write_file,
 )
-from daemon.globs import matches
+from daemon.globs import matches, matches_loosely
 
 __all__ = ["Limits", "ToolError", "Workspace"]
 
@@ -244,7 +244,7 @@ class Workspace:
     def _writable(self, parts: tuple[str, ...]) -> str:
         """The path as text, if the agent may write it."""
         shown = "/".join(parts)
-        if matches(shown, self.protected):
+        if matches_loosely(shown, self.protected):
             raise ToolError(f"{shown} is a protected file; the agent may not change it")
         if not matches(shown, self.write_scope):
             scope = ", ".join(self.write_scope[:10]) or "nothing"
@@ -252,6 +252,8 @@ class Workspace:
         return shown
 
     def _encode(self, text: str, shown: str) -> bytes:
+        if "\0" in text:  # a NUL makes git (and the gates) take the file for binary
+            raise ToolError(f"the text for {shown} holds a NUL character; write text only")
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:

@@ -35,8 +35,9 @@ class Status(enum.StrEnum):
 class ChangedFile:
     """One changed path: its texts at base (``old``) and head (``new``); None where absent.
 
-    ``old_path`` is the path at base for renames. Binary files carry ``binary=True``
-    and no texts.
+    ``old_path`` is the path at base for renames. Symlinks and submodules carry
+    ``binary=True`` and no texts; a regular file with a NUL byte carries ``binary=True``
+    and its texts (decoded with replacement characters), which content rules still read.
     """
 
     path: str
@@ -90,15 +91,23 @@ class RuleConfig:
         ".specify/**",
         "AGENTS.md",
         "CLAUDE.md",
+        "**/AGENTS.md",  # agents read nested ones too
+        "**/CLAUDE.md",
+        "**/.claude/**",
         "pyproject.toml",
         "**/pyproject.toml",
         "requirements*.txt",
         "**/requirements*.txt",
         "setup.py",
+        "**/setup.py",
         "setup.cfg",
+        "**/setup.cfg",
         "Pipfile",
+        "**/Pipfile",
         "Pipfile.lock",
+        "**/Pipfile.lock",
         "poetry.lock",
+        "**/poetry.lock",
         "uv.lock",
         "**/uv.lock",
         "package.json",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from daemon.gates.model import RULES, Change, LintFinding, RuleConfig, Status
-from daemon.globs import matches
+from daemon.globs import matches, matches_loosely
 
 
 def _paths(change: Change) -> Iterator[tuple[str, str]]:
@@ -25,10 +25,10 @@ def check_paths(change: Change, config: RuleConfig) -> list[LintFinding]:
     """SK002, SK003 and SK008 for every path the change touches."""
     findings: list[LintFinding] = []
     for path, verb in _paths(change):
-        if "SK008" in config.rules and matches(path, config.protected):
+        if "SK008" in config.rules and matches_loosely(path, config.protected):
             message = f"{verb} protected path {path}"
             findings.append(_finding("SK008", path, message))
-        elif "SK003" in config.rules and matches(path, config.forbidden):
+        elif "SK003" in config.rules and matches_loosely(path, config.forbidden):
             findings.append(_finding("SK003", path, f"{verb} frontend file {path}"))
         elif "SK002" in config.rules and not matches(path, config.write_scope):
             scope = ", ".join(config.write_scope) or "(nothing)"

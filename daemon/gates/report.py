@@ -64,8 +64,9 @@ def text(findings: Sequence[LintFinding]) -> str:
     """Human-readable lines ``path:line: RULE severity: message``, hints, then a summary."""
     lines: list[str] = []
     for f in _sorted(findings):
-        where = f"{f.path}:{f.line}:" if f.line > 0 else f"{f.path}:"
-        lines.append(f"{where} {f.rule} {f.severity.value}: {f.message}")
+        path = _printable(f.path)
+        where = f"{path}:{f.line}:" if f.line > 0 else f"{path}:"
+        lines.append(f"{where} {f.rule} {f.severity.value}: {_printable(f.message)}")
         if f.hint:
             lines.append(f"    hint: {f.hint}")
     lines.append(_summary(findings))
@@ -216,14 +217,28 @@ def _sarif_results(findings: Sequence[LintFinding], index: dict[str, int]) -> li
     return results
 
 
+def _printable(text: str) -> str:
+    """``text`` for a terminal or a CI log, where a file name must not forge lines.
+
+    Control characters (newlines, ANSI escapes), invisible ones and bytes that are
+    not UTF-8 are shown as escapes.
+    """
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape", "backslashreplace").decode()
+        for char in text
+    )
+
+
 def _fingerprint(f: LintFinding) -> str:
     """A hash of what the finding is, not where: line numbers move as files are edited."""
     key = "\0".join((f.rule, f.path, f.message))
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
 def _path_uri(path: str) -> str:
-    return quote(path.replace("\\", "/").removeprefix("./"), safe="/")
+    # git paths use "/" only: a backslash is part of a name. Names that are not UTF-8
+    # (pygit2 keeps their bytes as surrogates) are percent-encoded byte for byte.
+    return quote(path.removeprefix("./").encode("utf-8", "surrogateescape"), safe="/")
 
 
 def _root_uri(root: str) -> str:

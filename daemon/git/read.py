@@ -256,7 +256,7 @@ class Repo:
 
         ``base`` None is the empty tree (a first commit); ``head`` None is the index
         (what ``git commit`` would record). Renames are detected; symlinks and
-        submodules are reported as binary.
+        submodules are reported as binary, regular files never.
         """
         if base is None and head is None:
             return [
@@ -286,8 +286,9 @@ class Repo:
                     old_path=delta.old_file.path if status == "renamed" else None,
                     old_blob=str(delta.old_file.id) if status != "added" else None,
                     new_blob=str(delta.new_file.id) if status != "deleted" else None,
-                    binary=bool(delta.is_binary)
-                    or (status != "deleted" and not new_regular)
+                    # Not libgit2's is_binary: it follows the repository's own (untrusted)
+                    # .gitattributes; the caller judges a regular file by its content.
+                    binary=(status != "deleted" and not new_regular)
                     or (status not in {"added"} and not old_regular),
                 )
             )

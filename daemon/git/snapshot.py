@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pygit2
-from pygit2.enums import RepositoryOpenFlag
+from pygit2.enums import CheckoutStrategy, RepositoryOpenFlag
 
 from daemon.errors import RepositoryError
 from daemon.git.read import Repo
@@ -37,3 +38,22 @@ def snapshot(repo: Repo, base: str) -> str:
     except (pygit2.GitError, KeyError, ValueError) as error:
         raise RepositoryError(f"{repo.path}: cannot snapshot the worktree ({error})") from error
     return str(oid)
+
+
+def materialize(repo: Repo, commit: str, target: Path) -> None:
+    """Write ``commit``'s files into the empty folder ``target`` (no index, no HEAD moved).
+
+    What the checks run on: the snapshot's files exactly, so that a file git ignores
+    (and the commit leaves out) cannot change what the tests see.
+    """
+    strategy = (
+        CheckoutStrategy.FORCE
+        | CheckoutStrategy.DONT_UPDATE_INDEX
+        | CheckoutStrategy.RECREATE_MISSING
+    )
+    try:
+        opened = pygit2.Repository(str(repo.path), RepositoryOpenFlag.NO_SEARCH)
+        tree = opened.revparse_single(commit).peel(pygit2.Tree)
+        opened.checkout_tree(tree, directory=str(target), strategy=strategy)  # type: ignore[no-untyped-call]
+    except (pygit2.GitError, KeyError, ValueError) as error:
+        raise RepositoryError(f"{repo.path}: cannot write {commit} out ({error})") from error

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from daemon.agent.outcome import Ending, Outcome
 from daemon.gates.model import RULES, LintFinding, Severity
@@ -46,11 +47,12 @@ class Job:
 
 
 def _where(job: Job, path: str, line: int) -> str:
-    label = f"{path}:{line}" if line else path
+    # Paths are the repository's choice: shown as code, quoted in links.
+    label = inline(f"{path}:{line}" if line else path, ())
     if not job.blob_url:
-        return f"`{label}`"
+        return label
     anchor = f"#L{line}" if line else ""
-    return f"[{label}]({job.blob_url}{path}{anchor})"
+    return f"[{label}]({job.blob_url}{quote(path, safe='/')}{anchor})"
 
 
 def title_of(job: Job) -> str:
@@ -101,7 +103,8 @@ def _origin(job: Job) -> list[str]:
     refs = ", ".join(f"{ref.label} ({_where(job, ref.path, ref.line)})" for ref in job.refs)
     return [
         f"**Task:** {job.task_id} — {job.title} ({_where(job, job.task_path, job.task_line)})",
-        f"**Approved in:** `{job.approving_commit[:12]}` by {job.approver or 'unknown'}",
+        f"**Approved in:** `{job.approving_commit[:12]}` by "
+        f"{inline(job.approver, ()) or 'unknown'}",
         f"**Spec:** {refs or 'no references'}",
     ]
 
@@ -186,8 +189,8 @@ def issue_body(job: Job, outcome: Outcome, hosts: Collection[str]) -> str:
         "",
         "### How to answer",
         "",
-        f"Edit the task (or the spec sections it cites) in `{job.task_path}` and approve it "
-        "again: the new text gets a new digest and speckitd runs it with your answer. "
+        f"Edit the task (or the spec sections it cites) in {inline(job.task_path, ())} and "
+        "approve it again: the new text gets a new digest and speckitd runs it with your answer. "
         "Where the forge supports it, an approver may also reply on this issue.",
         "",
         f"**Usage:** {_usage(outcome)}",

@@ -45,3 +45,27 @@ def test_a_failing_check_is_an_error_finding(tmp_path):
     assert not report.passed
     assert [f.rule for f in report.findings] == ["CHECK"]
     assert "broken" in report.findings[0].message
+
+
+def test_checks_see_the_snapshot_not_files_git_ignores(tmp_path):
+    """An ignored file (left out of the commit) cannot change what the checks run on."""
+    project = make_project(tmp_path)
+    app = project.worktree / "backend" / "app"
+    (app / "services").mkdir(parents=True, exist_ok=True)
+    (project.worktree / SERVICE_PATH).write_text(SERVICE)
+    (app / ".gitignore").write_text("conftest.py\n")
+    (app / "conftest.py").write_text("# would turn every test into a no-op\n")
+    gates = WorktreeGates(
+        project.worktree,
+        project.base,
+        ("T009",),
+        RuleConfig(),
+        commands=[
+            "sh -c 'test -f backend/app/services/tasks.py && test ! -e backend/app/conftest.py'"
+        ],
+        sandbox=choose("none"),
+        timeout=60,
+    )
+    report = gates.check()
+    assert report.passed, report.render()
+    assert (app / "conftest.py").exists()  # the worktree itself is left alone

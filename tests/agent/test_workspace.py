@@ -316,6 +316,16 @@ def test_big_writes_are_refused(root):
     assert (root / "backend/app/main.py").read_text() == MAIN_PY
 
 
+def test_nul_characters_are_refused(ws, root):
+    """A NUL would make git and the gates take the file for binary: text only."""
+    with pytest.raises(ToolError, match="NUL"):
+        ws.create("backend/tool.sh", "KEY=x\n# \0\n")
+    assert not (root / "backend/tool.sh").exists()
+    with pytest.raises(ToolError, match="NUL"):
+        ws.str_replace("backend/app/main.py", "VALUE = 1", "VALUE = 1  # \0")
+    assert (root / "backend/app/main.py").read_text() == MAIN_PY
+
+
 # --- scope ----------------------------------------------------------------------------------
 
 
@@ -369,6 +379,15 @@ ESCAPES = [
     "a/" * 2100 + "x",
     "backend/\ud800.py",
     "backend/a\nb.py",
+    # what Windows or macOS checkouts read as .git, or cannot hold
+    "backend/.git./hooks/post-checkout",
+    "backend/.git /hooks/post-checkout",
+    "backend/GIT~1/config",
+    "backend/.gi\u200ct/hooks/post-checkout",
+    "backend/app/main\u202ey.py",
+    "backend/app/aux.py",
+    "backend/app/a:b.py",
+    "backend/app/x.py.",
 ]
 
 

@@ -259,3 +259,24 @@ def test_render_unknown_format():
     """An unknown format is a ValueError naming it."""
     with pytest.raises(ValueError, match="'xml'"):
         render(SMALL, "xml", tool_version=VERSION)
+
+
+def test_odd_file_names_render_safely(validator):
+    """Names that are not UTF-8, or hold a newline or an ANSI escape, render safely.
+
+    SARIF still validates, with the bytes percent-encoded; text shows escapes.
+    """
+    odd = LintFinding("SK008", E, "specs/a\udcff/x.py", 1, "changes protected path")
+    forged = LintFinding("SK002", E, "a\nb.py:1: SK000 error: forged\x1b[2K", 2, "m\nn")
+    log = json.loads(sarif([odd, forged], tool_version=VERSION, root="/srv/repo"))
+    _assert_valid(validator, log)
+    uris = [
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for r in log["runs"][0]["results"]
+    ]
+    assert "specs/a%FF/x.py" in uris
+    assert "a%0Ab.py%3A1%3A%20SK000%20error%3A%20forged%1B%5B2K" in uris
+    shown = text([odd, forged])
+    assert shown.count("\n") == text([odd]).count("\n") + 1  # one line per finding
+    assert "a\\nb.py:1: SK000 error: forged\\x1b[2K:2: SK002 error: m\\nn" in shown
+    assert "\x1b" not in shown

@@ -61,16 +61,17 @@ def test_pr_title_is_the_task_id_and_title_cut_at_250():
 def test_pr_body_names_the_task_its_approval_and_the_approver():
     """Task ID and title, the approving commit's first 12 characters and the approver."""
     body = pr_body(JOB, COMPLETED, HOSTS, ticked=True)
-    assert f"**Task:** T009 — Add the task service ([specs/001-todo/tasks.md:31]({BLOB}" in body
-    assert f"\n**Approved in:** `{COMMIT[:12]}` by alice\n" in body
+    assert f"**Task:** T009 — Add the task service ([`specs/001-todo/tasks.md:31`]({BLOB}" in body
+    assert f"\n**Approved in:** `{COMMIT[:12]}` by `alice`\n" in body
 
 
 def test_pr_body_links_spec_sections_to_their_lines_when_a_blob_url_is_known():
     """With blob_url each reference is a Markdown link with #L<line> (no anchor for line 0)."""
     body = pr_body(JOB, COMPLETED, HOSTS, ticked=True)
     assert (
-        f"**Spec:** plan.md §3.1 ([specs/001-todo/plan.md:18]({BLOB}specs/001-todo/plan.md#L18)), "
-        f"spec.md ([specs/001-todo/spec.md]({BLOB}specs/001-todo/spec.md))"
+        "**Spec:** plan.md §3.1 "
+        f"([`specs/001-todo/plan.md:18`]({BLOB}specs/001-todo/plan.md#L18)), "
+        f"spec.md ([`specs/001-todo/spec.md`]({BLOB}specs/001-todo/spec.md))"
     ) in body
     assert f"({BLOB}specs/001-todo/tasks.md#L31)" in body
 
@@ -324,3 +325,18 @@ def test_gates_failed_issue_has_the_gate_table_and_usage():
         "**Usage:** 9 turns · input 10 · output 20 · cache read 30 · cache write 40 · $1.5000"
     ) in body
     assert "**Transcript:** `/var/lib/speckitd/runs/7/transcript.jsonl`" in body
+
+
+def test_paths_and_approvers_the_repository_chose_stay_inert():
+    """A folder name or an author name with Markdown in it cannot add a heading or mention."""
+    job = replace(
+        JOB,
+        task_path="specs/x`\n# Pwned @team fixes #1/tasks.md",
+        approver="Eve @org/admins <eve@example.com>",
+        blob_url=BLOB,
+    )
+    body = pr_body(job, COMPLETED, HOSTS, ticked=True)
+    assert "\n# Pwned" not in body
+    assert "[``specs/x` # Pwned @team fixes #1/tasks.md:31``](" in body
+    assert "specs/x%60%0A%23%20Pwned%20%40team%20fixes%20%231/tasks.md#L31" in body
+    assert "by `Eve @org/admins \u2039eve@example.com>`" in body
