@@ -1,6 +1,6 @@
 """Names that identify a task's work everywhere (DESIGN §4). Pure.
 
-A job is ``(repo, task key, digest)``; its branch is ``speckitd/<key>-<slug>``; every
+A job is ``(repo, task key, digest)``; its branch is ``speckitd/<key>--<slug>``; every
 pull request and issue body carries :func:`marker`; every commit carries the
 ``Task`` and ``Speckitd-Digest`` trailers. These let the daemon find what it made,
 whatever its local state says.
@@ -8,6 +8,7 @@ whatever its local state says.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from typing import Final
@@ -23,9 +24,26 @@ def slug(text: str, limit: int = 40) -> str:
     return words[:limit].rstrip("-") or "task"
 
 
+def key_part(key: str) -> str:
+    """The task key as a name part: its slug, unique to the key.
+
+    ``T12`` gives ``t12``. A key the slug does not spell back exactly (``TASK-1.2``
+    and ``TASK-1-2`` both slug to ``task-1-2``; long keys are cut) gets a short hash
+    of the key, so two tasks never share a branch or a worktree.
+    """
+    part = slug(key, 20)
+    if part.upper() == key:
+        return part
+    return f"{part}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
 def branch_name(key: str, title: str) -> str:
-    """``speckitd/<key lowercased>-<slug of title>``: a valid, stable git branch name."""
-    return f"{BRANCH_PREFIX}{slug(key, 20)}-{slug(title)}"
+    """``speckitd/<key part>--<slug of title>``: a valid, stable git branch name.
+
+    Slugs never hold ``--``, so the key and the title cannot run into each other
+    (``T1-2`` + "fix" and ``T1`` + "2 fix" are two branches).
+    """
+    return f"{BRANCH_PREFIX}{key_part(key)}--{slug(title)}"
 
 
 def marker(key: str, digest: str) -> str:

@@ -45,16 +45,28 @@ def test_slug_defaults_to_forty_characters():
 @pytest.mark.parametrize(
     ("key", "title", "expected"),
     [
-        ("T9", "Add the task service", "speckitd/t9-add-the-task-service"),
-        ("TASK-US1", "Login page", "speckitd/task-us1-login-page"),
-        ("16.3.1", "Set up CI", "speckitd/16-3-1-set-up-ci"),
-        ("T1", "", "speckitd/t1-task"),
-        ("", "", "speckitd/task-task"),
+        ("T9", "Add the task service", "speckitd/t9--add-the-task-service"),
+        ("TASK-US1", "Login page", "speckitd/task-us1--login-page"),
+        ("16.3.1", "Set up CI", "speckitd/16-3-1-8cb3a67c--set-up-ci"),
+        ("T1", "", "speckitd/t1--task"),
+        ("", "", "speckitd/task-e3b0c442--task"),
     ],
 )
 def test_branch_name_is_prefix_key_and_slug(key, title, expected):
-    """speckitd/<key lowercased>-<slug of title>."""
+    """speckitd/<key part>--<slug of title>; keys the slug does not spell get a hash."""
     assert branch_name(key, title) == expected
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (("T1-2", "fix"), ("T1", "2 fix")),  # where the key ends and the title starts
+        (("TASK-1.2", "x"), ("TASK-1-2", "x")),  # keys with one slug
+        (("P" + "1" * 30, "x"), ("P" + "1" * 31, "x")),  # long keys cut to one slug
+    ],
+)
+def test_two_tasks_never_share_a_branch(one, other):
+    assert branch_name(*one) != branch_name(*other)
 
 
 AWKWARD = [

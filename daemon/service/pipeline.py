@@ -36,7 +36,7 @@ from daemon.git.write import (
     local_branch,
     remove_worktree,
 )
-from daemon.naming import branch_name, slug
+from daemon.naming import branch_name, key_part
 from daemon.publish.bodies import Job as PublishJob
 from daemon.publish.bodies import SpecLink
 from daemon.publish.branches import prepare_branch
@@ -84,10 +84,10 @@ def places(state_dir: Path, job: Job) -> Places:
     runs = state_dir / "runs" / repo / str(job.id)
     answers = sorted((runs / "answers").glob("*.md"), key=lambda p: int(p.stem))
     if not answers:
-        return Places(state_dir / "worktrees" / repo / slug(job.key, 30), runs / "transcript.jsonl")
+        return Places(state_dir / "worktrees" / repo / key_part(job.key), runs / "transcript.jsonl")
     latest = answers[-1]
     return Places(
-        state_dir / "worktrees" / repo / slug(job.key, 30),
+        state_dir / "worktrees" / repo / key_part(job.key),
         runs / f"answer-{latest.stem}" / "transcript.jsonl",
         latest.read_text(encoding="utf-8"),
     )
