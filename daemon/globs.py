@@ -37,7 +37,7 @@ def _segment(segment: str) -> str:
             else:
                 body = segment[index + 1 : end].replace("\\", "\\\\")
                 if body.startswith("!"):
-                    body = "^" + body[1:]
+                    body = "^/" + body[1:]  # a class is one character of a name, never a "/"
                 out.append(f"[{body}]")
                 index = end
         else:

@@ -50,3 +50,10 @@ def test_deny_lists_match_what_a_checkout_would_read(path, patterns, expected):
     """Protected and forbidden globs also match case, width and invisible-character variants."""
     assert matches_loosely(path, patterns) is expected
     assert not matches(path, patterns)  # exact matching misses every variant
+
+
+def test_a_negated_class_is_one_character_of_a_name():
+    """``[!x]`` never matches the ``/`` between folders."""
+    assert matches("ayb", ("a[!x]b",))
+    assert not matches("a/b", ("a[!x]b",))
+    assert not matches("backend/app/evil", ("backend/app[!_]*",))

@@ -147,16 +147,6 @@ def commit_worktree(
     return str(oid)
 
 
-def write_and_commit(
-    worktree: Path, path: str, data: bytes, message: str, identity: Identity
-) -> str | None:
-    """Write one file (the ticked task file, a PHR) and commit every change."""
-    target = worktree / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
-    return commit_worktree(worktree, message, identity)
-
-
 def remote_branch(repo: Path, remote: str, branch: str, auth: PushAuth) -> str | None:
     """The commit the remote's ``refs/heads/<branch>`` points at, or None."""
     done = run_git(
