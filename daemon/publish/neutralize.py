@@ -26,6 +26,11 @@ _URL: Final = re.compile(
     r"(?:\b[A-Za-z][A-Za-z0-9+.-]{0,30}:)?//[^\s<>\"'`()\[\]{}]+|\bwww\.[^\s<>\"'`()\[\]{}]+",
 )
 _BACKTICKS: Final = re.compile(r"`+")
+# Unicode format characters (category Cf) that reorder or hide text: bidi controls,
+# zero-width characters, the BOM, tag characters.
+_INVISIBLE: Final = re.compile(
+    "[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]"
+)
 
 
 def _allowed(url: str, hosts: Collection[str]) -> bool:
@@ -40,9 +45,14 @@ def _allowed(url: str, hosts: Collection[str]) -> bool:
 
 
 def clean(text: str, hosts: Collection[str]) -> str:
-    """``text`` with secrets redacted, off-list URLs removed and no ``<``."""
+    """``text`` with secrets redacted, off-list URLs removed and no ``<``.
+
+    Invisible formatting characters (bidi overrides, zero-width) are shown as escapes,
+    so a displayed name cannot read as another.
+    """
     text = str(scrub(text))
     text = _URL.sub(lambda m: m.group(0) if _allowed(m.group(0), hosts) else "(link removed)", text)
+    text = _INVISIBLE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
     return text.replace("<", "\u2039")
 
 

@@ -210,3 +210,10 @@ def test_long_inputs_are_neutralized_in_linear_time(piece):
         subprocess.run([sys.executable, "-c", code], check=True, timeout=5)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{piece!r} * ... did not finish in 5 s")
+
+
+def test_invisible_formatting_characters_are_shown_as_escapes():
+    """A right-to-left override or a zero-width space cannot make a name read as another."""
+    shown = inline("backend/app/main\u202eyp.exe\u200b", HOSTS)
+    assert shown == "`backend/app/main\\u202eyp.exe\\u200b`"
+    assert "\u202e" not in block("x\u2066y", HOSTS)
