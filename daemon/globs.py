@@ -36,7 +36,7 @@ def _segment(segment: str) -> str:
                 out.append(re.escape(char))
             else:
                 body = segment[index + 1 : end].replace("\\", "\\\\")
-                if body.startswith("!"):
+                if body.startswith(("!", "^")):
                     body = "^/" + body[1:]  # a class is one character of a name, never a "/"
                 out.append(f"[{body}]")
                 index = end

@@ -55,7 +55,8 @@ class Side:
 def changed_files(repo: Repo, base: str | None, head: str | None) -> list[ChangedFile]:
     """The changed files with their texts (symlinks and submodules carry none).
 
-    A regular file is binary when its first 8,000 bytes hold a NUL (git's own test),
+    A regular file is binary when the first 8,000 bytes of its new version (of its old
+    one, when deleted) hold a NUL (git's own test),
     whatever the repository's ``.gitattributes`` say; its text is still given, decoded
     with replacement characters, so that content rules (secrets) read it too.
     """
@@ -63,7 +64,8 @@ def changed_files(repo: Repo, base: str | None, head: str | None) -> list[Change
     for delta in repo.diff(base, head):
         old = None if delta.binary or delta.old_blob is None else repo.blob(delta.old_blob)
         new = None if delta.binary or delta.new_blob is None else repo.blob(delta.new_blob)
-        binary = delta.binary or any(b"\0" in data[:8000] for data in (old, new) if data)
+        judged = new if new is not None else old  # the side the change leaves (or removes)
+        binary = delta.binary or (judged is not None and b"\0" in judged[:8000])
         changed = ChangedFile(
             delta.path, Status(delta.status), _text(old), _text(new), delta.old_path, binary
         )

@@ -57,3 +57,5 @@ def test_a_negated_class_is_one_character_of_a_name():
     assert matches("ayb", ("a[!x]b",))
     assert not matches("a/b", ("a[!x]b",))
     assert not matches("backend/app/evil", ("backend/app[!_]*",))
+    assert not matches("a/b", ("a[^x]b",))
+    assert matches("ayb", ("a[^x]b",))

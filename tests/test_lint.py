@@ -231,3 +231,27 @@ def test_lint_holds_changes_to_the_daemons_floor(capsys, backend: GitRepo, tmp_p
         found = {(f["rule"], f["path"]) for f in json.loads(out)["findings"]}
         assert code == 1
         assert expected <= found, extra
+
+
+def test_a_form_feed_does_not_hide_an_unfiltered_query(capsys, backend: GitRepo):
+    """SK005 reads function bodies by Python's line numbers, which a form feed does not move."""
+    service = SERVICE.replace(".where(Task.user_id == user.id)", "").replace(
+        "user: User) -> list[Task]:", "user: User) -> list[Task]:\x0c"
+    )
+    backend.commit("service", {"backend/app/services/tasks.py": service})
+    code, out, _ = run(capsys, "lint", "--repo", str(backend.path), "--format", "json")
+    assert code == 1
+    assert ("SK005", "backend/app/services/tasks.py") in {
+        (f["rule"], f["path"]) for f in json.loads(out)["findings"]
+    }
+
+
+def test_text_that_replaces_a_binary_file_needs_its_header(capsys, backend: GitRepo):
+    """Binary is judged by the new version: code written over an image is held to SK001."""
+    backend.commit("image", {"backend/app/logo.py": b"\x89PNG\r\n\x1a\n\0\0\0"})
+    backend.commit("code", {"backend/app/logo.py": "def logo() -> str:\n    return 'x'\n"})
+    code, out, _ = run(capsys, "lint", "--repo", str(backend.path), "--format", "json")
+    assert code == 1
+    assert ("SK001", "backend/app/logo.py") in {
+        (f["rule"], f["path"]) for f in json.loads(out)["findings"]
+    }

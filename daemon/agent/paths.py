@@ -65,8 +65,16 @@ _NOT_ON_WINDOWS: Final = frozenset('<>:"|?*')
 _RESERVED: Final = re.compile(r"(?:con|prn|aux|nul|com\d|lpt\d)(?:\..*)?", re.IGNORECASE)
 
 
+def portable(parts: tuple[str, ...], shown: str) -> None:
+    """Refuse, for a new file, a name some checkout cannot hold or would show as another.
+
+    Only writes are held to this: existing files with such names stay readable.
+    """
+    for part in parts:
+        _portable(part, shown)
+
+
 def _portable(part: str, shown: str) -> None:
-    """Refuse a name some checkout cannot hold or would show as another name."""
     if any(unicodedata.category(char) == "Cf" for char in part):
         raise ToolError(f"path {shown} contains an invisible formatting character")
     if part[-1] in ". " or any(char in _NOT_ON_WINDOWS for char in part):
@@ -83,9 +91,8 @@ def split(path: str, *, allow_root: bool = False) -> tuple[str, ...]:
 
     ``.`` components, repeated and trailing slashes are dropped; ``..``, absolute paths,
     NUL, backslashes, control characters and any ``.git`` component (in any case) are
-    refused, and so are names that Windows or macOS would read as ``.git`` or cannot
-    check out (invisible formatting characters, a trailing dot or space, ``<>:"|?*``,
-    device names). Nothing is decoded: ``%2e%2e`` is a literal file name.
+    refused, and so are names that Windows or macOS would read as ``.git`` (writes also
+    pass :func:`portable`). Nothing is decoded: ``%2e%2e`` is a literal file name.
     """
     shown = _show(path)
     if "\x00" in path:
@@ -108,8 +115,6 @@ def split(path: str, *, allow_root: bool = False) -> tuple[str, ...]:
     # Names that Windows or macOS read as .git (".git.", "git~1", ".gi<ZWNJ>t") count as .git.
     if any(part.rstrip(". ").lower() == ".git" or _SHORT_GIT.fullmatch(part) for part in parts):
         raise ToolError(f"path {shown} is inside .git, which the agent's tools never touch")
-    for part in parts:
-        _portable(part, shown)
     if not parts and not allow_root:
         raise ToolError("path is empty; give a file path relative to the repository root")
     return parts

@@ -29,6 +29,7 @@ from daemon.agent.paths import (
     directory,
     listing,
     opened,
+    portable,
     read,
     read_fd,
     root_fd,
@@ -244,6 +245,7 @@ class Workspace:
     def _writable(self, parts: tuple[str, ...]) -> str:
         """The path as text, if the agent may write it."""
         shown = "/".join(parts)
+        portable(parts, shown)
         if matches_loosely(shown, self.protected):
             raise ToolError(f"{shown} is a protected file; the agent may not change it")
         if not matches(shown, self.write_scope):

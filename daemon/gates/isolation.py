@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from daemon.gates.diff import lines as split_lines
 from daemon.gates.model import RULES, Change, LintFinding, RuleConfig, Status
 from daemon.gates.pyast import Function, functions, names_in, parse, source_of
 from daemon.globs import matches
@@ -234,7 +235,7 @@ def check_isolation(change: Change, config: RuleConfig) -> list[LintFinding]:
         before = {}
         if old_module is not None and changed.old is not None:
             before = {d.qualname: source_of(changed.old, d.node) for d in functions(old_module)}
-        lines = changed.new.splitlines()
+        lines = split_lines(changed.new)  # LF only, as Python numbers lines
         for defined in functions(module) if module else ():
             node = defined.node
             body = "\n".join(lines[node.lineno - 1 : node.end_lineno])

@@ -98,8 +98,7 @@ class RuleConfig:
         "**/pyproject.toml",
         "requirements*.txt",
         "**/requirements*.txt",
-        "setup.py",
-        "**/setup.py",
+        "setup.py",  # at the root only: backend/app/db/setup.py is an ordinary module
         "setup.cfg",
         "**/setup.cfg",
         "Pipfile",

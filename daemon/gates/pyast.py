@@ -54,7 +54,7 @@ def functions(module: ast.Module) -> Iterator[Defined]:
 def source_of(text: str, node: ast.AST) -> str:
     """A node's source text (decorators included for functions)."""
     first = min([node.lineno, *[d.lineno for d in getattr(node, "decorator_list", [])]])  # type: ignore[attr-defined]
-    lines = text.splitlines()[first - 1 : node.end_lineno]  # type: ignore[attr-defined]
+    lines = text.split("\n")[first - 1 : node.end_lineno]  # type: ignore[attr-defined]
     return "\n".join(lines)
 
 

@@ -66,7 +66,8 @@ def text(findings: Sequence[LintFinding]) -> str:
     for f in _sorted(findings):
         path = _printable(f.path)
         where = f"{path}:{f.line}:" if f.line > 0 else f"{path}:"
-        lines.append(f"{where} {f.rule} {f.severity.value}: {_printable(f.message)}")
+        message = "\n".join(_printable(line, keep="\t") for line in f.message.split("\n"))
+        lines.append(f"{where} {f.rule} {f.severity.value}: {message}")
         if f.hint:
             lines.append(f"    hint: {f.hint}")
     lines.append(_summary(findings))
@@ -217,14 +218,14 @@ def _sarif_results(findings: Sequence[LintFinding], index: dict[str, int]) -> li
     return results
 
 
-def _printable(text: str) -> str:
+def _printable(text: str, keep: str = "") -> str:
     """``text`` for a terminal or a CI log, where a file name must not forge lines.
 
     Control characters (newlines, ANSI escapes), invisible ones and bytes that are
     not UTF-8 are shown as escapes.
     """
     return "".join(
-        char if char.isprintable() else char.encode("unicode_escape", "backslashreplace").decode()
+        char if char.isprintable() or char in keep else char.encode("unicode_escape").decode()
         for char in text
     )
 

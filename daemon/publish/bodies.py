@@ -15,7 +15,7 @@ from urllib.parse import quote
 from daemon.agent.outcome import Ending, Outcome
 from daemon.gates.model import RULES, LintFinding, Severity
 from daemon.naming import marker
-from daemon.publish.neutralize import block, inline
+from daemon.publish.neutralize import block, inline, verbatim
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +48,12 @@ class Job:
 
 def _where(job: Job, path: str, line: int) -> str:
     # Paths are the repository's choice: shown as code, quoted in links.
-    label = inline(f"{path}:{line}" if line else path, ())
+    label = verbatim(f"{path}:{line}" if line else path)
     if not job.blob_url:
         return label
     anchor = f"#L{line}" if line else ""
-    return f"[{label}]({job.blob_url}{quote(path, safe='/')}{anchor})"
+    target = quote(path.encode("utf-8", "surrogateescape"), safe="/")
+    return f"[{label}]({job.blob_url}{target}{anchor})"
 
 
 def title_of(job: Job) -> str:
@@ -103,8 +104,7 @@ def _origin(job: Job) -> list[str]:
     refs = ", ".join(f"{ref.label} ({_where(job, ref.path, ref.line)})" for ref in job.refs)
     return [
         f"**Task:** {job.task_id} — {job.title} ({_where(job, job.task_path, job.task_line)})",
-        f"**Approved in:** `{job.approving_commit[:12]}` by "
-        f"{inline(job.approver, ()) or 'unknown'}",
+        f"**Approved in:** `{job.approving_commit[:12]}` by {verbatim(job.approver) or 'unknown'}",
         f"**Spec:** {refs or 'no references'}",
     ]
 
@@ -189,7 +189,7 @@ def issue_body(job: Job, outcome: Outcome, hosts: Collection[str]) -> str:
         "",
         "### How to answer",
         "",
-        f"Edit the task (or the spec sections it cites) in {inline(job.task_path, ())} and "
+        f"Edit the task (or the spec sections it cites) in {verbatim(job.task_path)} and "
         "approve it again: the new text gets a new digest and speckitd runs it with your answer. "
         "Where the forge supports it, an approver may also reply on this issue.",
         "",

@@ -52,7 +52,7 @@ def clean(text: str, hosts: Collection[str]) -> str:
     """
     text = str(scrub(text))
     text = _URL.sub(lambda m: m.group(0) if _allowed(m.group(0), hosts) else "(link removed)", text)
-    text = _INVISIBLE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+    text = _INVISIBLE.sub(_escape, text)
     return text.replace("<", "\u2039")
 
 
@@ -62,12 +62,28 @@ def _longest_run(text: str) -> int:
 
 def inline(text: str, hosts: Collection[str]) -> str:
     """Agent text as one code span (line breaks become spaces); "" stays ""."""
-    flat = " ".join(clean(text, hosts).split())
+    return _span(" ".join(clean(text, hosts).split()))
+
+
+def verbatim(text: str) -> str:
+    """A name (a path) as one code span, kept whole.
+
+    No URL in it is removed, since a code span links nothing; only ``<`` and invisible
+    characters are changed.
+    """
+    return _span(" ".join(_INVISIBLE.sub(_escape, text).replace("<", "\u2039").split()))
+
+
+def _span(flat: str) -> str:
     if not flat:
         return ""
     fence = "`" * (_longest_run(flat) + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") else ""
     return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group(0)):04x}"
 
 
 def block(text: str, hosts: Collection[str]) -> str:

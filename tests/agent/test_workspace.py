@@ -385,10 +385,20 @@ ESCAPES = [
     "backend/GIT~1/config",
     "backend/.gi\u200ct/hooks/post-checkout",
     "backend/app/main\u202ey.py",
-    "backend/app/aux.py",
-    "backend/app/a:b.py",
-    "backend/app/x.py.",
 ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["backend/app/aux.py", "backend/app/a:b.py", "backend/app/x.py.", "backend/app/m\u200dx.py"],
+)
+def test_names_a_checkout_cannot_hold_are_not_written_but_existing_ones_are_read(ws, root, name):
+    """New Windows-invalid or invisible-character names are refused; existing ones are read."""
+    with pytest.raises(ToolError, match=r"Windows|invisible"):
+        ws.create(name, "x = 1\n")
+    (root / name).write_text("x = 1\n")
+    assert "x = 1" in ws.view(name)
+    assert name.rsplit("/", 1)[1] in ws.view("backend/app")
 
 
 @pytest.mark.parametrize("template", ESCAPES)
