@@ -26,18 +26,16 @@ import hmac
 import json
 import re
 import secrets
-import sys
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from socketserver import TCPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from daemon.demo.loopback import Handler, Loopback
 
 __all__ = ["FakeGitHub", "Recorded"]
 
@@ -173,38 +171,7 @@ def rs256_verify(message: bytes, signature: bytes, modulus: int, exponent: int) 
     return hmac.compare_digest(decoded, expected)
 
 
-class _Server(ThreadingHTTPServer):
-    """Joined on close so no handler thread outlives the fake."""
-
-    daemon_threads = False
-    fake: FakeGitHub
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host name, which may query DNS.
-        TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 10
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Stay quiet: pytest shows stderr of failing tests."""
-
-    def _dispatch(self) -> None:
-        server = self.server
-        assert isinstance(server, _Server)
-        server.fake._serve(self)
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch  # noqa: N815
-
-
-class FakeGitHub:
+class FakeGitHub(Loopback):
     """GitHub's REST API for the calls the forge makes; use it as a context manager.
 
     ``tokens`` maps personal access tokens to the login they act as. With ``app_id`` and
@@ -237,8 +204,7 @@ class FakeGitHub:
         self._faults: list[_Fault] = []
         self._next_id = 1000
         self._lock = threading.RLock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._routes: list[tuple[str, re.Pattern[str], Callable[[_Call], _Reply]]] = [
             (method, re.compile(pattern), handler)
             for method, pattern, handler in (
@@ -260,49 +226,6 @@ class FakeGitHub:
         ]
         for repo in repos:
             self.add_repo(repo)
-
-    # -- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> None:
-        """Bind an ephemeral loopback port and serve in a background thread."""
-        if self._server is not None:
-            raise RuntimeError("FakeGitHub already started")
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="fakegithub"
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop serving and join every thread."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        thread.join()
-        server.server_close()
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @property
-    def url(self) -> str:
-        """The API base URL, e.g. ``http://127.0.0.1:40123``."""
-        if self._server is None:
-            raise RuntimeError("FakeGitHub is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- scripting ---------------------------------------------------------------
 
@@ -474,7 +397,8 @@ class FakeGitHub:
 
     # -- serving -----------------------------------------------------------------
 
-    def _serve(self, handler: _Handler) -> None:
+    def serve(self, handler: Handler) -> None:
+        """Answer one request (runs on a handler thread)."""
         arrived = self.clock()
         split = urlsplit(handler.path)
         path, query = split.path, parse_qs(split.query, keep_blank_values=True)

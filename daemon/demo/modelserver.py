@@ -46,16 +46,14 @@ import collections
 import hashlib
 import hmac
 import json
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from socketserver import TCPServer
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any
 from urllib.parse import urlsplit
+
+from daemon.demo.loopback import Handler, Loopback
 
 __all__ = [
     "ERROR_STATUS",
@@ -316,41 +314,7 @@ def _check_conversation(messages: list[JSON]) -> None:
             )
 
 
-class _Server(ThreadingHTTPServer):
-    """The HTTP server, joined on close so no handler thread outlives the fake."""
-
-    daemon_threads = False  # server_close() then joins the handler threads
-    fake: FakeMessagesAPI
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host name, which may query DNS.
-        TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # A client that hung up (a timeout in a test) is not the fake's failure.
-        # Anything else is a bug in the fake: keep the default traceback.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Hands every request to the fake; one response per connection."""
-
-    protocol_version = "HTTP/1.1"
-    timeout = 10  # a stuck client cannot keep a handler thread (and close()) waiting
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        """Stay quiet: pytest shows stderr of failing tests."""
-
-    def _dispatch(self) -> None:
-        server = cast(_Server, self.server)  # this handler only ever serves a _Server
-        server.fake._serve(self)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch  # noqa: N815 - http.server's names
-
-
-class FakeMessagesAPI:
+class FakeMessagesAPI(Loopback):
     """A scripted Messages API on ``127.0.0.1``; use it as a context manager.
 
     ``responder(index, body)``, when set, answers requests that find the script
@@ -376,54 +340,17 @@ class FakeMessagesAPI:
         self._queue: collections.deque[Reply] = collections.deque()
         self._cache: dict[bytes, int] = {}
         self._closing = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
         """Bind an ephemeral loopback port and serve in a background thread."""
-        if self._server is not None:
-            raise RuntimeError("FakeMessagesAPI already started")
         self._closing.clear()
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        # A short poll interval keeps close() fast: shutdown() waits for one poll.
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="fakeapi"
-        )
-        self._thread.start()
+        super().start()
 
-    def close(self) -> None:
-        """Stop serving, release held replies and join every thread."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        self._closing.set()
-        server.shutdown()
-        thread.join()
-        server.server_close()  # joins handler threads, closes the listening socket
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @property
-    def url(self) -> str:
-        """The base URL to give the SDK, e.g. ``http://127.0.0.1:40123``."""
-        if self._server is None:
-            raise RuntimeError("FakeMessagesAPI is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def _stopping(self) -> None:
+        self._closing.set()  # held replies stop waiting
 
     # -- scripting and inspection ------------------------------------------------
 
@@ -458,7 +385,7 @@ class FakeMessagesAPI:
 
     # -- serving -----------------------------------------------------------------
 
-    def _serve(self, handler: _Handler) -> None:
+    def serve(self, handler: Handler) -> None:
         """Answer one request (runs on a handler thread)."""
         arrived = self._clock()
         path = urlsplit(handler.path).path
@@ -576,7 +503,7 @@ class FakeMessagesAPI:
         }
 
     @staticmethod
-    def _send(handler: _Handler, reply: Reply, body: JSON | None, request_id: str) -> None:
+    def _send(handler: Handler, reply: Reply, body: JSON | None, request_id: str) -> None:
         payload = dict(body if body is not None else reply.body or {})
         if payload.get("type") == "error":
             payload["request_id"] = request_id
