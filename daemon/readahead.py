@@ -26,9 +26,14 @@ from daemon.spec.tasks import parse_cores
 
 @dataclass(slots=True)
 class Ahead:
-    """Versions parsed ahead: by (path, blob), and the keys that change between two."""
+    """Versions parsed ahead: by (path, blob), and the keys that change between two.
 
-    versions: dict[tuple[str, str], tuple[bytes, CoreFile]] = field(default_factory=dict)
+    Only each file's newest version keeps its bytes (the scan's last position, and the
+    next scan, read it again); older ones keep None. A history's versions, all held at
+    once, would each take fresh memory, which costs more here than parsing them.
+    """
+
+    versions: dict[tuple[str, str], tuple[bytes | None, CoreFile]] = field(default_factory=dict)
     # (path, older blob, newer blob) -> the keys whose core facts differ
     changes: dict[tuple[str, str, str], frozenset[str]] = field(default_factory=dict)
     full_parses: int = 0
@@ -62,7 +67,8 @@ class _Reader:
             self._parse(path, entry)
 
     def _parse(self, path: str, entry: FileEntry | None) -> None:
-        data = self.blobs.get(entry.blob) if entry is not None else None
+        data = self.blobs.take(entry.blob) if entry is not None else None
+        newest = path not in self.newer
         if entry is None or data is None:
             self.newer[path] = None  # not read ahead: the next older version starts afresh
             return
@@ -75,7 +81,7 @@ class _Reader:
         else:
             core = parse_cores(data, path, max_bytes=self.max_bytes)
             self.ahead.full_parses += 1
-        self.ahead.versions[(path, entry.blob)] = (data, core)
+        self.ahead.versions.setdefault((path, entry.blob), (data if newest else None, core))
         self.newer[path] = _Version(entry.blob, data, core)
 
 

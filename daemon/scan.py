@@ -44,11 +44,25 @@ class Prefetched(Protocol):
 
 @dataclass(slots=True)
 class Tracked:
-    """A task file as the walk last saw it: its blob, bytes and core facts."""
+    """A task file as the walk last saw it: its blob, bytes and core facts.
+
+    ``data`` is None for a version read ahead whose bytes were let go
+    (:class:`~daemon.readahead.Ahead`); :func:`content` reads them again when needed.
+    """
 
     entry: FileEntry
-    data: bytes
+    data: bytes | None
     core: CoreFile
+
+
+def content(repo: Repo, tracked: Tracked) -> bytes | None:
+    """The version's bytes: kept, or read again (None if git no longer has them)."""
+    if tracked.data is not None:
+        return tracked.data
+    try:
+        return repo.blob(tracked.entry.blob)
+    except RepositoryError:
+        return None
 
 
 def changed_keys(before: CoreFile, after: CoreFile) -> frozenset[str] | None:
@@ -110,8 +124,9 @@ class Parser:
             self.cache.move_to_end(key)
             keys = changed_keys(previous.core, cached) if previous else None
             return Tracked(entry, data, cached), keys
-        if previous is not None and previous.entry.regular:
-            result = update(previous.core, previous.data, data, max_bytes=self.max_bytes)
+        before = content(repo, previous) if previous and previous.entry.regular else None
+        if previous is not None and before is not None:
+            result = update(previous.core, before, data, max_bytes=self.max_bytes)
             if result is not None:
                 self.incremental += 1
                 self._remember(key, result[0])
@@ -292,7 +307,10 @@ class Scanner:
         steps, ahead = read_ahead(
             self.repo, tip, since, max_bytes=self.parser.max_bytes, budget=self.prefetch_bytes
         )
-        self.parser.ahead.versions.update(ahead.versions)
+        versions = self.parser.ahead.versions
+        for key, version in ahead.versions.items():  # keep bytes another walk kept
+            if versions.get(key, (None,))[0] is None:
+                versions[key] = version
         self.parser.ahead.changes.update(ahead.changes)
         self.parser.full_parses += ahead.full_parses
         self.parser.incremental += ahead.incremental
@@ -394,9 +412,10 @@ class Scanner:
         findings: list[Finding] = []
         for path, keys in wanted.items():
             tracked = at.tracked[path]
-            parsed = parse_tasks_at(
-                tracked.core, tracked.data, only=keys, max_bytes=self.parser.max_bytes
-            )
+            data = content(self.repo, tracked)
+            if data is None:  # git lost the version since the scan began: no details
+                continue
+            parsed = parse_tasks_at(tracked.core, data, only=keys, max_bytes=self.parser.max_bytes)
             tasks.update({(path, task.key): task for task in parsed.tasks})
             findings += [f for f in parsed.findings if f not in tracked.core.findings]
         return tasks, findings

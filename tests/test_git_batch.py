@@ -73,3 +73,16 @@ def test_blobs_named_while_git_runs(repo: GitRepo):
         assert stream.ready("0" * 40)
         assert stream.get("0" * 40) is None
         assert stream.all() == {a: b"alpha\n", b: b"beta\n"}
+
+
+def test_a_taken_blob_is_handed_over_once(repo: GitRepo):
+    """take() gives the blob and forgets it: asked again, it is None at once, never awaited."""
+    repo.commit("files", {"a.md": "alpha\n", "b.md": "beta\n"})
+    a, b = repo.head("HEAD:a.md"), repo.head("HEAD:b.md")
+    with BlobStream(str(repo.path / ".git"), [a, b]) as stream:
+        assert stream.take(a) == b"alpha\n"
+        assert stream.ready(a)
+        assert stream.get(a) is None
+        assert stream.take(a) is None
+        assert stream.get(b) == b"beta\n"
+        assert stream.all() == {b: b"beta\n"}

@@ -265,4 +265,4 @@ def test_a_huge_message_is_read_in_linear_time():
     chunk = b"x" * (1 << 16)
     out = [b"\x01" + b"a" * 40 + b"\x02\x03approved-"] + [chunk] * 2048 + [b"\0"]  # 128 MiB
     ((sha, trailer, files),) = _records(out)
-    assert (sha, trailer, files) == ("a" * 40, True, [])
+    assert (sha, trailer, files) == ("a" * 40, True, ())

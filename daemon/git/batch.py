@@ -12,7 +12,6 @@ what is missing).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import queue
 import subprocess
@@ -20,9 +19,10 @@ import threading
 from collections.abc import Sequence
 from typing import Final
 
-from daemon.git.cli import GIT_SAFETY, git_env, wait_readable
+from daemon.git.cli import GIT_SAFETY, git_env, wait_readable, widen
 
 _CHUNK: Final = 1 << 20
+_MIN_READ: Final = 1 << 16  # the least room a read is given
 
 
 class BlobStream:
@@ -40,8 +40,13 @@ class BlobStream:
         self._wanted: list[str] = []
         self._named: set[str] = set()
         self._found: dict[str, bytes | None] = {}
+        self._taken: set[str] = set()  # handed over by take(), then forgotten
         self._next = 0  # the index in ``_wanted`` of the next record git sends
-        self._buffer = bytearray()
+        # Received bytes not yet handed over are ``_space[_start:_end]``: one buffer, reused,
+        # so each blob is copied once on its way from the pipe to the caller.
+        self._space = bytearray(_CHUNK)
+        self._start = self._end = 0
+        self._header: tuple[int, int, bool] | None = None  # the record being received
         self._timeout = timeout  # how long git may send nothing while a blob is awaited
         self._ids: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._broken = False
@@ -65,7 +70,9 @@ class BlobStream:
         except OSError:
             self._broken = True  # nothing will come
             return
-        _widen(self._process.stdout)
+        widen(self._process.stdout)
+        if self._process.stdout is not None:  # reads take what has come, waits are polls
+            os.set_blocking(self._process.stdout.fileno(), False)
         self._writer = threading.Thread(target=self._write, daemon=True)
         self._writer.start()
 
@@ -99,18 +106,35 @@ class BlobStream:
                 stdin.close()
 
     def get(self, blob_id: str) -> bytes | None:
-        """The blob's content, waiting for it; None when git does not send it."""
-        if blob_id not in self._named:
+        """The blob's content, waiting for it; None when git does not send it (or it was taken)."""
+        if blob_id not in self._named or blob_id in self._taken:
             return None
         while blob_id not in self._found and not self._broken and self._next < len(self._wanted):
             self._take(block=True)
         return self._found.get(blob_id)
 
+    def take(self, blob_id: str) -> bytes | None:
+        """:meth:`get`, then forget the blob: its memory is reused for the ones that follow.
+
+        Fresh memory costs more than copying into it (page faults), so a caller that
+        holds on to few blobs at a time should take them.
+        """
+        found = self.get(blob_id)
+        if self._found.pop(blob_id, None) is not None:
+            self._taken.add(blob_id)
+        return found
+
     def ready(self, blob_id: str) -> bool:
         """Whether :meth:`get` would not wait for this blob (reads what git has sent)."""
-        if blob_id not in self._found and not self._broken and self._next < len(self._wanted):
+        waiting = blob_id in self._named and blob_id not in self._taken
+        if waiting and blob_id not in self._found and not self._broken:
             self._take(block=False)
-        return blob_id in self._found or self._broken or blob_id not in self._named
+        return (
+            blob_id in self._found
+            or self._broken
+            or blob_id not in self._named
+            or blob_id in self._taken
+        )
 
     def all(self) -> dict[str, bytes]:
         """Every blob git sends, by id."""
@@ -119,46 +143,82 @@ class BlobStream:
         return {key: value for key, value in self._found.items() if value is not None}
 
     def _take(self, *, block: bool) -> None:
-        """Read what git sent (waiting for more when ``block``), and keep the whole records."""
+        """Keep the whole records git has sent; with ``block``, wait until one more is whole."""
         stdout = self._process.stdout if self._process else None
         if stdout is None:
             self._broken = True
             return
-        if wait_readable(stdout.fileno(), self._timeout if block else 0):
-            chunk = os.read(stdout.fileno(), _CHUNK)
-            if not chunk:
+        fd = stdout.fileno()
+        taken = self._next
+        while self._next < len(self._wanted) and not self._broken:
+            while self._next < len(self._wanted) and self._record():
+                pass
+            if self._next > taken or self._next >= len(self._wanted):
+                return
+            self._room()
+            try:
+                count = os.readv(fd, [memoryview(self._space)[self._end :]])
+            except BlockingIOError:
+                if not block:
+                    return
+                if not wait_readable(fd, self._timeout):
+                    self._broken = True  # git sent nothing for the timeout: stop waiting
+                continue
+            if not count:
                 self._broken = True  # git ended before sending everything
-            self._buffer += chunk
-        elif block:
-            self._broken = True  # git sent nothing for the timeout: stop waiting for it
-        while self._next < len(self._wanted) and self._record():
-            pass
+            self._end += count
+
+    def _room(self) -> None:
+        """Make room to read into: move the unread bytes to the front, grow for a big record."""
+        if len(self._space) - self._end >= _MIN_READ:
+            return
+        pending = self._end - self._start
+        record = sum(self._header or (0, 0, False)[:2]) + 1
+        self._space[:pending] = self._space[self._start : self._end]
+        self._start, self._end = 0, pending
+        wanted = max(record, pending) + _MIN_READ
+        if wanted > len(self._space):
+            self._space.extend(bytes(wanted - len(self._space)))
+
+    def _read_header(self) -> tuple[int, int, bool] | None:
+        """The next record's header: its length with the newline, the body size, if a blob.
+
+        None while the header is not all there; a missing object has no body (size -1).
+        """
+        header_end = self._space.find(b"\n", self._start, self._end)
+        if header_end < 0:
+            return None
+        header = bytes(self._space[self._start : header_end]).split()
+        if header[:1] != [self._wanted[self._next].encode()]:
+            self._broken = True  # not what was asked for: stop trusting the output
+            return None
+        length = header_end + 1 - self._start
+        if len(header) != 3 or not header[2].isdigit():  # "<id> missing": no body follows
+            return length, -1, False
+        return length, int(header[2]), header[1] == b"blob"
 
     def _record(self) -> bool:
-        """Move one whole record from the buffer to ``_found``; False when it is not all there."""
-        header_end = self._buffer.find(b"\n")
-        if header_end < 0:
-            return False
-        blob_id = self._wanted[self._next]
-        header = bytes(self._buffer[:header_end]).split()
-        if header[:1] != [blob_id.encode()]:
-            self._broken = True  # not what was asked for: stop trusting the output
-            return False
-        if len(header) != 3:  # "<id> missing" (or ambiguous): no body follows
-            self._found[blob_id] = None
-            del self._buffer[: header_end + 1]
-            self._next += 1
-            return True
-        end = header_end + 1 + int(header[2])
-        if len(self._buffer) < end + 1:
-            return False
-        if header[1] == b"blob":
-            with memoryview(self._buffer) as view:
-                self._found[blob_id] = bytes(view[header_end + 1 : end])
+        """Hand over one whole record from the buffer; False when it is not all there."""
+        if self._header is None:
+            self._header = self._read_header()
+            if self._header is None:
+                return False
+        length, size, blob = self._header
+        body = self._start + length
+        if size < 0:
+            self._found[self._wanted[self._next]] = None
+            self._start = body
         else:
-            self._found[blob_id] = None  # a tree or a commit where a blob was expected
-        del self._buffer[: end + 1]
+            if self._end < body + size + 1:  # the body and its newline
+                return False
+            with memoryview(self._space) as view:
+                found = bytes(view[body : body + size]) if blob else None  # not a tree
+            self._found[self._wanted[self._next]] = found
+            self._start = body + size + 1
+        self._header = None
         self._next += 1
+        if self._start == self._end:
+            self._start = self._end = 0
         return True
 
     def close(self) -> None:
@@ -180,10 +240,3 @@ class BlobStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _widen(pipe: object) -> None:
-    """Let git run up to 1 MiB ahead of the reader (Linux pipes hold 64 KiB by default)."""
-    # Not Linux, or over the system's limit: a smaller pipe only costs speed.
-    with contextlib.suppress(AttributeError, OSError):
-        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _CHUNK)  # type: ignore[attr-defined]

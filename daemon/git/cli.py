@@ -8,6 +8,8 @@ repositories speckitd works on are untrusted (DESIGN §9). Credentials travel in
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import select
 import subprocess
@@ -44,6 +46,13 @@ def wait_readable(fd: int, seconds: float) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     return bool(poller.poll(max(0, int(seconds * 1000))))
+
+
+def widen(pipe: object, size: int = 1 << 20) -> None:
+    """Let a writer run up to ``size`` ahead of its reader (Linux pipes hold 64 KiB by default)."""
+    # Not Linux, or over the system's limit: a smaller pipe only costs speed.
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, size)  # type: ignore[attr-defined]
 
 
 def config_env(settings: Mapping[str, str]) -> dict[str, str]:

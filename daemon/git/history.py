@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from daemon.errors import RepositoryError
-from daemon.git.cli import GIT_SAFETY, git_env, wait_readable
+from daemon.git.cli import GIT_SAFETY, git_env, wait_readable, widen
 from daemon.globs import compile_glob, is_literal
 
 _REGULAR_MODES: Final = frozenset({b"100644", b"100755"})
@@ -38,13 +38,13 @@ class FileEntry:
 Changes = tuple[tuple[str, FileEntry | None], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """A commit of a first-parent walk.
 
     ``trailer`` says whether its message may carry an ``Approved-Tasks`` trailer (a
     cheap byte test; the trailer is parsed only then). ``changes`` are the task files
     it added, modified (their new entry) or deleted (None) against its first parent.
+    A tuple, not a dataclass: a walk makes one per commit, and tuples are made faster.
     """
 
     sha: str
@@ -112,12 +112,12 @@ class LogStream:
         except OSError as error:
             self._errors.close()
             raise RepositoryError(f"git log could not run: {error}") from None
+        widen(self._process.stdout)  # git walks on while the caller parses what it sent
 
     def steps(self) -> Iterator[Step]:
         """The commits, newest first; a RepositoryError quoting git if it fails."""
-        for sha, trailer, files in _records(self._chunks()):
-            kept = tuple((p, e) for p, e in files if any(m.match(p) for m in self._matchers))
-            yield Step(sha, trailer, kept)
+        matchers = self._matchers
+        yield from _records(self._chunks(), lambda path: any(m.match(path) for m in matchers))
         if self._process.wait() != 0:
             self._errors.seek(0)
             lines = self._errors.read().decode("utf-8", "replace").strip().splitlines()
@@ -171,38 +171,47 @@ def _tokens(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield rest
 
 
-def _records(
-    chunks: Iterable[bytes],
-) -> Iterator[tuple[str, bool, list[tuple[str, FileEntry | None]]]]:
+def _every(_path: str) -> bool:
+    return True
+
+
+def _records(chunks: Iterable[bytes], keep: Callable[[str], bool] = _every) -> Iterator[Step]:
     r"""Per commit, newest first: its id, whether its message may carry a trailer, its files.
 
     Records are ``\x01<id>\x02<encoding>\x03<message>`` then, with ``--raw -z``, a
     ``:modes ids status`` token and a path token per file, all NUL-separated. git cuts
-    a message at its first NUL, so a message cannot end a record early.
+    a message at its first NUL, so a message cannot end a record early. Only the files
+    whose path ``keep`` accepts are kept. One loop, no tuples between stages: a
+    history's commits pass through here one by one.
     """
-    current: tuple[str, bool, list[tuple[str, FileEntry | None]]] | None = None
+    sha: str | None = None
+    trailer = False
+    files: list[tuple[str, FileEntry | None]] = []
     meta: bytes | None = None  # a raw line whose path is the next token
     for raw in _tokens(chunks):
         if meta is not None:
-            if current is not None:
-                current[2].append((os.fsdecode(raw), _entry(meta)))  # as pygit2 names it
+            entry = _entry(meta)
             meta = None
+            path = os.fsdecode(raw)  # as pygit2 names it
+            if keep(path):
+                files.append((path, entry))
             continue
-        token = raw.lstrip(b"\n")
-        if token.startswith(b"\x01"):
-            if current is not None:
-                yield current
-            sha, _, rest = token[1:].partition(b"\x02")
+        token = raw.lstrip(b"\n") if raw[:1] == b"\n" else raw
+        if token[:1] == b"\x01":
+            if sha is not None:
+                yield Step(sha, trailer, tuple(files))
+                files = []
+            head, _, rest = token.partition(b"\x02")
             encoding, _, message = rest.partition(b"\x03")
             # A message in another encoding was converted by git: pygit2 reads it raw.
             trailer = _MARK in message.lower() or encoding.lower() not in _UTF8
-            current = (sha.decode("ascii"), trailer, [])
-        elif token.startswith(b":") and current is not None:
+            sha = head[1:].decode("ascii")
+        elif token[:1] == b":" and sha is not None:
             meta = token
         elif token:
             raise RepositoryError(f"unexpected git log output near {token[:80]!r}")
-    if current is not None:
-        yield current
+    if sha is not None:
+        yield Step(sha, trailer, tuple(files))
 
 
 def _entry(meta: bytes) -> FileEntry | None:

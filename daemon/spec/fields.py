@@ -10,7 +10,8 @@ _FIELD: Final = re.compile(
     r"\s*(?:[-*+]\s+)?(?P<open>\*\*|__)?(?P<name>[A-Za-z][A-Za-z0-9 /()&'-]{0,40}?)"
     r"\s*(?:(?P=open)\s*:|:\s*(?P=open)|:)(?:\s+|$)(?P<value>.*)$"
 )
-_TAG: Final = re.compile(r"\s*\[([^\[\]]{1,40})\]")
+_TAGS: Final = re.compile(r"(?:\s*\[[^\[\]]{1,40}\])+")
+_TAG_TEXT: Final = re.compile(r"\[([^\[\]]{1,40})\]")
 _STORY: Final = re.compile(r"(?:[A-Z]+-)?(US-?\d{1,9})", re.IGNORECASE)
 
 APPROVED_WORDS: Final = frozenset({"approved"})
@@ -37,13 +38,12 @@ def field(line: str) -> tuple[str, str] | None:
 
 def leading_tags(text: str) -> tuple[tuple[str, ...], str]:
     """Split ``[P] [US1] rest`` into its bracketed tags and the rest."""
-    tags: list[str] = []
-    while True:
-        match = _TAG.match(text)
-        if not match:
-            return tuple(tags), text.strip()
-        tags.append(match.group(1).strip())
-        text = text[match.end() :]
+    match = _TAGS.match(text)
+    if not match:
+        return (), text.strip()
+    # The run holds only tags and the space between them, so each bracket pair is one tag.
+    tags = tuple(tag.strip() for tag in _TAG_TEXT.findall(match.group(0)))
+    return tags, text[match.end() :].strip()
 
 
 def stories_of(tags: tuple[str, ...]) -> tuple[str, ...]:

@@ -23,6 +23,8 @@ _T_FORM = re.compile(r"T-?0*(\d{1,9})")
 # A segment that marks an ID as a task's: T, TASK, TSK (alone or with digits).
 _TASK_SEGMENT = re.compile(r"(?:T|TASK|TSK)\d*[A-Z]?")
 _LABEL = re.compile(r"([A-Z]+)-?0*(\d{1,9})([A-Z]?)")
+# The commonest task ID (T012, T-042, T016b): task-like by the rules below, found at once.
+_PLAIN_TASK = re.compile(r"T-?\d+[a-z]?")
 
 
 def is_id(token: str) -> bool:
@@ -43,6 +45,8 @@ def is_task_like(token: str) -> bool:
     a document labels an ID explicitly (a ``Task ID`` field, an ``ID`` column,
     the word ``Task``), any ID shape is accepted instead.
     """
+    if _PLAIN_TASK.fullmatch(token):
+        return True
     if not is_id(token):
         return False
     return any(_TASK_SEGMENT.fullmatch(part) for part in token.upper().split("-"))

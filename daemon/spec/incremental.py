@@ -19,25 +19,38 @@ from __future__ import annotations
 import bisect
 import codecs
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from daemon.spec import recognize
 from daemon.spec.blocks import LOCAL_STYLES, Block, find_blocks, read_block
 from daemon.spec.ids import task_key
 from daemon.spec.markdown import Kind, scan
-from daemon.spec.model import CoreFile
+from daemon.spec.model import CoreFile, TaskCore
 from daemon.spec.tasks import core_of
 from daemon.spec.text import MAX_FILE_BYTES, split_lines
 
 _PLAIN: Final = bytes([Kind.TEXT, Kind.BLANK])
 # Lines whose edit can change how other lines read: headings, fences, comments, tables,
 # thematic breaks (front matter), plain-text phase headers, and task-label lines.
-_STRUCTURAL: Final = re.compile(
-    r"\s{0,3}#|\s*(?:`{3}|~{3})|.*(?:<!--|-->)|\s*\||\s*(?:-{3,}|\*{3,}|_{3,})\s*$"
+_STRUCTURAL_START: Final = re.compile(
+    r"\s{0,3}#|\s*(?:`{3}|~{3})|\s*\||\s*(?:-{3,}|\*{3,}|_{3,})\s*$"
     r"|(?:PHASE|Phase|MILESTONE|Milestone|SPRINT|Sprint|STAGE|Stage)\s"
-    r"|\s*(?:Task|TASK)\s+\d|.*Task[ -]?ID",
+    r"|\s*(?:Task|TASK)\s+\d",
 )
+_TASK_ID_LABEL: Final = re.compile(r"Task[ -]?ID")
+_WIDE_BOMS: Final = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # also the UTF-32 ones' starts
+_KINDS: Final = tuple(Kind)  # by value: Kind(k) costs a call per line
+
+
+def _structural(line: str) -> bool:
+    """Whether editing ``line`` can change how other lines read (see ``_STRUCTURAL_START``)."""
+    return (
+        "<!--" in line
+        or "-->" in line
+        or ("Task" in line and _TASK_ID_LABEL.search(line) is not None)
+        or _STRUCTURAL_START.match(line) is not None
+    )
 
 
 def common_prefix(a: bytes, b: bytes) -> int:
@@ -56,9 +69,9 @@ def common_prefix(a: bytes, b: bytes) -> int:
     return low
 
 
-def common_suffix(a: bytes, b: bytes, limit: int) -> int:
-    """The length of the longest common suffix, at most ``limit``."""
-    low, high = 0, limit
+def common_suffix(a: bytes, b: bytes, limit: int, known: int = 0) -> int:
+    """The length of the longest common suffix, at most ``limit``; ``known`` is one in common."""
+    low, high = known, limit
     end_a, end_b = len(a), len(b)
     while low < high:
         middle = (low + high + 1) // 2
@@ -113,14 +126,24 @@ def _edit(previous: CoreFile, old: bytes, new: bytes) -> _Edit | None:
     """The edited line range, or None for edits the fast path does not take."""
     if old.endswith(b"\n") != new.endswith(b"\n"):
         return None
-    if new.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return None
+    if new.startswith((codecs.BOM_UTF8, *_WIDE_BOMS)) or old.startswith(_WIDE_BOMS):
+        return None  # line ends are counted in bytes: UTF-16 and UTF-32 would miscount them
     if new.startswith(b"---") and not previous.kinds.startswith(bytes([Kind.FRONT])):
         return None  # an unclosed front matter opener: any edit below may close it
     prefix = common_prefix(old, new)
-    suffix = common_suffix(old, new, min(len(old), len(new)) - prefix)
+    limit = min(len(old), len(new)) - prefix
+    # Most edits stay on one line: when the lines below it match, the search starts there.
+    line_end = old.find(b"\n", prefix)
+    below = len(old) - line_end
+    fits = line_end >= 0 and below <= limit
+    known = below if fits and new.endswith(memoryview(old)[line_end:]) else 0
+    suffix = common_suffix(old, new, limit, known)
     end_old, end_new = len(old) - suffix, len(new) - suffix
-    first = old.count(b"\n", 0, prefix)
+    if prefix <= len(old) // 2:
+        first = old.count(b"\n", 0, prefix)
+    else:  # counted from the nearer end: ``old`` has one line end per line (bar the last)
+        total = len(previous.kinds) - (0 if old.endswith(b"\n") or not old else 1)
+        first = total - old.count(b"\n", prefix)
     line_start = old.rfind(b"\n", 0, prefix) + 1
     old_last = min(first + old.count(b"\n", prefix, end_old), len(previous.kinds) - 1)
     delta = new.count(b"\n", prefix, end_new) - old.count(b"\n", prefix, end_old)
@@ -172,7 +195,7 @@ def _reread(
     if window is None or edited_old is None or len(window) != size:
         return None
     edited_new = window[edit.first - window_start : edit.new_last - window_start + 1]
-    if any(_STRUCTURAL.match(line) for line in (*edited_old, *edited_new)):
+    if any(_structural(line) for line in (*edited_old, *edited_new)):
         return None
     structure = scan(window, previous.path)
     blocks = find_blocks(window, structure, whole_file=False)
@@ -202,7 +225,7 @@ def _retitle(
     before = _lines_between(old, edit.line_start, _forward(old, edit.line_start, 1))
     if block is None or before is None or len(block) != last - first + 1:
         return None
-    if _STRUCTURAL.match(block[0]) or _STRUCTURAL.match(before[0]):
+    if _structural(block[0]) or _structural(before[0]):
         return None
     start, was = recognize.list_task(0, block[0]), recognize.list_task(0, before[0])
     if start is None or was is None or start.style not in LOCAL_STYLES:
@@ -213,11 +236,22 @@ def _retitle(
         previous.cores[k].key,
     ):
         return None
-    kinds = tuple(Kind(kind) for kind in previous.kinds[first : last + 1])
-    core = core_of(read_block(block, kinds, start, 0, last - first))
-    cores = (*previous.cores[:k], core, *previous.cores[k + 1 :])
-    changed = frozenset() if core == previous.cores[k] else frozenset({core.key})
-    return replace(previous, cores=cores), changed
+    kinds = tuple(map(_KINDS.__getitem__, previous.kinds[first : last + 1]))
+    return _with_core(previous, k, core_of(read_block(block, kinds, start, 0, last - first)))
+
+
+def _with_core(previous: CoreFile, k: int, core: TaskCore) -> tuple[CoreFile, frozenset[str]]:
+    """``previous`` with task ``k`` read anew, and the keys that changed (none or its own)."""
+    if core == previous.cores[k]:
+        return previous, frozenset()
+    cores = list(previous.cores)
+    cores[k] = core
+    # Built directly: dataclasses.replace costs more than the rest of the edit.
+    p = previous
+    edited = CoreFile(
+        p.path, tuple(cores), p.spans, p.approval, p.findings, p.index, p.kinds, p.editable
+    )
+    return edited, frozenset({core.key})
 
 
 def update(

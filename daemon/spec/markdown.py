@@ -168,7 +168,7 @@ def plain(text: str) -> str:
     """Strip inline comments, bold, backticks and link targets, keeping the words."""
     if "<!--" in text:
         text = _without_comments(text)
-    if "*" in text or "_" in text:
+    if "**" in text or "__" in text:  # what _EMPHASIS needs (a lone "_" is common in paths)
         text = _EMPHASIS.sub(r"\2", text)
     if "](" in text:
         text = _LINK.sub(r"\1", text)

@@ -61,6 +61,8 @@ def split_lines(text: str) -> tuple[str, ...]:
     parts = text.split("\n")
     if parts and parts[-1] == "":
         parts.pop()
+    if "\r" not in text:
+        return tuple(parts)
     return tuple(part[:-1] if part.endswith("\r") else part for part in parts)
 
 

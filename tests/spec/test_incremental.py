@@ -89,9 +89,12 @@ def test_update_equals_full_parse(data: st.DataObject) -> None:
     """Whenever update() accepts an edit, its result equals parsing the new bytes in full."""
     lines = data.draw(documents())
     ending = data.draw(st.sampled_from(["\n", "\r\n"]))
-    old = (ending.join(lines) + ending).encode()
-    new = (ending.join(data.draw(edits(lines))) + ending).encode()
+    last = data.draw(st.sampled_from([ending, ""]))  # with or without a final line end
+    old = (ending.join(lines) + last).encode()
+    new = (ending.join(data.draw(edits(lines))) + last).encode()
     previous = parse_cores(old, "tasks.md")
+    # update() counts lines from either end of the bytes: one line end per line (bar the last).
+    assert old.count(b"\n") == len(previous.kinds) - (0 if old.endswith(b"\n") else 1)
     result = update(previous, old, new)
     full = parse_cores(new, "tasks.md")
     if result is None:
@@ -118,6 +121,23 @@ def test_typical_edits_are_incremental() -> None:
         assert result is not None, before
         assert result[0] == parse_cores(new, "tasks.md")
         assert len(result[1]) == 1
+
+
+def test_wide_encodings_take_the_full_parse() -> None:
+    """UTF-16 bytes hold line ends other than newline bytes: update() leaves them alone."""
+    text = "# Tasks\n\n" + "".join(f"- [ ] T{n:03d} Task {n}\n" for n in range(1, 30))
+    edited = text.replace("T020 Task", "T020 [approved] Task")
+    for old, new in [
+        (text.encode("utf-16"), edited.encode()),
+        (text.encode(), edited.encode("utf-16")),
+        (text.encode("utf-16-le"), edited.encode("utf-16-le")),
+    ]:
+        previous = parse_cores(old, "tasks.md")
+        result = update(previous, old, new)
+        assert result is None or result[0] == parse_cores(new, "tasks.md")
+    wide = text.encode("utf-16")
+    assert parse_cores(wide, "tasks.md").editable  # the case is reachable
+    assert update(parse_cores(wide, "tasks.md"), wide, edited.encode()) is None
 
 
 def test_structural_edits_fall_back() -> None:
