@@ -27,6 +27,7 @@ import dataclasses
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from daemon.spec.ids import task_key
 from daemon.spec.layout import feature_of
@@ -161,13 +162,18 @@ class Ignored:
     path: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Fact:
-    """What the document said about a task at the last commit that touched it."""
+class _Fact(NamedTuple):
+    """What the document said about a task at the last commit that touched it.
+
+    A tuple: a history's first commit makes one per task, and tuples are made faster.
+    """
 
     digest: str
     signals: frozenset[Signal]  # the document's own approvals: marker, front matter
     runnable: bool  # neither done nor held
+
+
+_NONE: frozenset[Signal] = frozenset()
 
 
 _PREFERENCE = (Signal.MARKER, Signal.FRONTMATTER, Signal.TRAILER)
@@ -245,10 +251,12 @@ class Detector:
             self.approvals[(path, key)] = dataclasses.replace(approval, path=path)
 
     def _signals(self, parsed: CoreFile, task: TaskCore) -> frozenset[Signal]:
+        approval = parsed.approval
+        if not (task.approved or approval.approved_all or approval.approved_keys):
+            return _NONE  # most tasks, at most commits
         found = set()
         if task.approved:
             found.add(Signal.MARKER)
-        approval = parsed.approval
         if approval.approved_all or task.key in approval.approved_keys:
             found.add(Signal.FRONTMATTER)
         return frozenset(found) & self.policy.signals

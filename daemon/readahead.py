@@ -49,13 +49,59 @@ class _Version:
 
 @dataclass(slots=True)
 class _Reader:
-    """Parses the versions git sends, each file's newest first."""
+    """Asks git for the versions of a walk within a byte budget, and parses them newest first."""
 
+    repo: Repo
     blobs: BlobStream
     max_bytes: int
+    budget: int
     ahead: Ahead = field(default_factory=Ahead)
     newer: dict[str, _Version | None] = field(default_factory=dict)
     queue: deque[tuple[str, FileEntry | None]] = field(default_factory=deque)
+    requested: set[str] = field(default_factory=set)
+    tip: dict[str, str] = field(default_factory=dict)  # path -> the tip's blob, parsed early
+
+    def ask_tip(self, tip: str) -> list[tuple[str, FileEntry]]:
+        """Ask git for the task files at ``tip``, before ``git log`` starts.
+
+        When the whole history is walked, each is its file's newest version, so it can
+        be parsed while git log walks to the first commit that reports it.
+        """
+        wanted = []
+        for path, entry in sorted(self.repo.task_files(self.repo.tree_of(tip)).items()):
+            if entry.regular and self._ask(entry):
+                wanted.append((path, entry))
+        return wanted
+
+    def parse_tip(self, wanted: list[tuple[str, FileEntry]]) -> None:
+        """Parse the tip's versions asked for by :meth:`ask_tip`."""
+        for path, entry in wanted:
+            self._parse(path, entry)
+            self.tip[path] = entry.blob
+
+    def add(self, step: Step) -> None:
+        """Queue a commit's versions (newest first), asking git for those within the budget."""
+        for path, entry in step.changes:
+            early = self.tip.pop(path, None)
+            if early is not None:
+                if entry is not None and entry.blob == early:
+                    continue  # the tip's version, parsed already
+                self.newer[path] = None  # the newest change is not what the tip holds
+            self.queue.append((path, entry if entry is not None and self._ask(entry) else None))
+
+    def _ask(self, entry: FileEntry) -> bool:
+        """Whether the version will be read ahead (asking git for it if it is new)."""
+        size = _size(self.repo, entry) if entry.regular else None
+        if size is None or size > self.max_bytes:
+            return False
+        if entry.blob in self.requested:  # a revert brings back a version read once
+            return True
+        if size > self.budget:
+            return False
+        self.budget -= size
+        self.requested.add(entry.blob)
+        self.blobs.request([entry.blob])
+        return True
 
     def drain(self, *, wait: bool) -> None:
         """Parse the queued versions that have arrived (all of them when ``wait``)."""
@@ -91,31 +137,23 @@ def read_ahead(
     """``tip``'s first-parent history oldest first (as :meth:`Repo.history`), parsed ahead.
 
     The newest versions are parsed ahead up to ``budget`` bytes; versions over
-    ``max_bytes``, symlinks and what git lacks are left to the scan.
+    ``max_bytes``, symlinks and what git lacks are left to the scan. Over the whole
+    history, the tip's versions are asked for before ``git log`` starts, and parsed
+    while it does.
     """
     steps: list[Step] = []
-    requested: set[str] = set()
-    with repo.log_stream(tip, since) as log, repo.blob_stream() as blobs:
-        reader = _Reader(blobs, max_bytes)
-        for step in log.steps():
-            steps.append(step)
-            for path, entry in step.changes:
-                size = _size(repo, entry) if entry is not None and entry.regular else None
-                if entry is None or size is None or size > max_bytes:
-                    reader.queue.append((path, None))
-                    continue
-                if entry.blob not in requested:  # a revert brings back a version read once
-                    if size > budget:
-                        reader.queue.append((path, None))
-                        continue
-                    budget -= size
-                    requested.add(entry.blob)
-                    blobs.request([entry.blob])
-                reader.queue.append((path, entry))
-            if step.changes:  # parse what has come meanwhile (polling every commit costs more)
-                reader.drain(wait=False)
-        blobs.finish()
-        reader.drain(wait=True)
+    with repo.blob_stream() as blobs:
+        reader = _Reader(repo, blobs, max_bytes, budget)
+        early = reader.ask_tip(tip) if since is None else []
+        with repo.log_stream(tip, since) as log:
+            reader.parse_tip(early)
+            for step in log.steps():
+                steps.append(step)
+                reader.add(step)
+                if step.changes:  # parse what has come meanwhile (polling every commit costs more)
+                    reader.drain(wait=False)
+            blobs.finish()
+            reader.drain(wait=True)
     steps.reverse()
     return steps, reader.ahead
 

@@ -8,7 +8,8 @@ import pytest
 
 from daemon.detect import Policy
 from daemon.git import Repo
-from daemon.readahead import read_ahead
+from daemon.git.history import FileEntry, Step
+from daemon.readahead import _Reader, read_ahead
 from daemon.scan import Parser, Scanner, ScanReport, changed_keys
 from daemon.spec.layout import DEFAULT_TASK_FILES
 from daemon.spec.tasks import parse_cores
@@ -102,3 +103,37 @@ def test_the_scan_is_the_same_whatever_is_read_ahead(history: GitRepo, budget: i
     assert scans(budget) == unread
     full_at_tip = unread[2]  # the third scan ends at the tip, where the big version is
     assert any(f.code == "input.too-large" and f.path == OTHER for f in full_at_tip[5])
+
+
+def test_the_tip_is_read_first_only_over_the_whole_history(history: GitRepo):
+    """A whole walk asks for the tip's versions before git log; a walk since a commit does not."""
+    repo = Repo(history.path, DEFAULT_TASK_FILES)
+    tip = repo.resolve("HEAD")
+    with repo.blob_stream() as blobs:
+        reader = _Reader(repo, blobs, 4096, 1 << 20)
+        early = reader.ask_tip(tip)
+        # OTHER is over max_bytes at the tip: only TASKS is asked for, and parsed at once.
+        assert early == [(TASKS, FileEntry(history.head(f"HEAD:{TASKS}"), regular=True))]
+        reader.parse_tip(early)
+        assert reader.ahead.full_parses == 1
+        blobs.finish()
+    _, since = read_ahead(repo, tip, repo.resolve("HEAD~1"), max_bytes=4096, budget=1 << 20)
+    assert since.full_parses == 1  # the one version the last commit brought, read from git log
+
+
+def test_a_tip_version_git_log_does_not_confirm_is_not_built_on(history: GitRepo):
+    """Should a file's newest change differ from the tip's file, older versions start afresh."""
+    repo = Repo(history.path, DEFAULT_TASK_FILES)
+    tip = repo.resolve("HEAD")
+    other = FileEntry(history.head(f"HEAD~1:{TASKS}"), regular=True)
+    with repo.blob_stream() as blobs:
+        reader = _Reader(repo, blobs, 4096, 1 << 20)
+        reader.parse_tip(reader.ask_tip(tip))
+        reader.add(Step("0" * 40, trailer=False, changes=((TASKS, other),)))
+        assert reader.newer[TASKS] is None  # not the tip's version: no chain from it
+        blobs.finish()
+        reader.drain(wait=True)
+    assert reader.ahead.full_parses == 2  # the tip's, then this one afresh
+    assert reader.ahead.versions[(TASKS, other.blob)][1] == parse_cores(
+        repo.blob(other.blob), TASKS, max_bytes=4096
+    )

@@ -25,7 +25,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from daemon.spec import fields, recognize
 from daemon.spec.ids import task_key
@@ -47,9 +47,11 @@ _CODE: Final = frozenset({Kind.CODE, Kind.FENCE})
 _RANK: Final[dict[str | None, int]] = {None: 0, "approved": 1, "held": 2, "done": 3}
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
-    """A task's block (0-based line indexes, inclusive) and its core facts."""
+class Block(NamedTuple):
+    """A task's block (0-based line indexes, inclusive) and its core facts.
+
+    A named tuple: a full parse makes one per task (see :class:`~daemon.spec.model.TaskCore`).
+    """
 
     start: Start
     first: int

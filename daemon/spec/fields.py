@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -41,9 +42,19 @@ def leading_tags(text: str) -> tuple[tuple[str, ...], str]:
     match = _TAGS.match(text)
     if not match:
         return (), text.strip()
+    return _tags_in(match.group(0)), text[match.end() :].strip()
+
+
+def clear_cache() -> None:
+    """Forget cached tag runs."""
+    _tags_in.cache_clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _tags_in(run: str) -> tuple[str, ...]:
+    """The tags of a run of them (cached: ``[P] [US1]`` starts many tasks of a file)."""
     # The run holds only tags and the space between them, so each bracket pair is one tag.
-    tags = tuple(tag.strip() for tag in _TAG_TEXT.findall(match.group(0)))
-    return tags, text[match.end() :].strip()
+    return tuple([tag.strip() for tag in _TAG_TEXT.findall(run)])
 
 
 def stories_of(tags: tuple[str, ...]) -> tuple[str, ...]:
@@ -134,13 +145,14 @@ _PATH_TOKEN: Final = re.compile(
     r")(?![\w{}])"
 )
 _CODE_SPAN: Final = re.compile(r"`([^`\n]+)`")
+_NOT_IN_PATHS: Final = re.compile(r"[ {}<>|*?\"'$=,]")
 _URL: Final = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 
 
 def _as_path(token: str) -> str | None:
     """``token`` as a relative path if it looks like one (extension, known name, or ``/``)."""
     token = token.strip().rstrip(".,;:)").removeprefix("./").lstrip("/")
-    if not token or any(c in token for c in " {}<>|*?\"'$=,") or token.startswith("../"):
+    if not token or _NOT_IN_PATHS.search(token) or token.startswith("../"):
         return None
     parts = token.rstrip("/").split("/")
     if "//" in token or any(part in {"", ".", ".."} for part in parts):
@@ -162,10 +174,14 @@ def paths_in(text: str) -> tuple[str, ...]:
         return ()
     if "://" in text:
         text = _URL.sub(" ", text)
-    candidates = [m.group(1) for m in _CODE_SPAN.finditer(text)]
-    rest = _CODE_SPAN.sub(" ", text) if "`" in text else text
-    candidates += [m.group(0) for m in _PATH_TOKEN.finditer(rest)]
-    candidates += [word for word in rest.split() if word.strip(".,;:()") in _BARE_FILES]
+    candidates: list[str] = []
+    rest = text
+    if "`" in text:
+        candidates += _CODE_SPAN.findall(text)
+        rest = _CODE_SPAN.sub(" ", text)
+    candidates += _PATH_TOKEN.findall(rest)  # no groups: whole matches
+    if any(name in rest for name in _BARE_FILES):
+        candidates += [word for word in rest.split() if word.strip(".,;:()") in _BARE_FILES]
     for candidate in candidates:
         for piece in candidate.split():
             path = _as_path(piece)

@@ -20,12 +20,12 @@ import bisect
 import codecs
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from daemon.spec import recognize
 from daemon.spec.blocks import LOCAL_STYLES, Block, find_blocks, read_block
 from daemon.spec.ids import task_key
-from daemon.spec.markdown import Kind, scan
+from daemon.spec.markdown import KIND_OF, Kind, scan
 from daemon.spec.model import CoreFile, TaskCore
 from daemon.spec.tasks import core_of
 from daemon.spec.text import MAX_FILE_BYTES, split_lines
@@ -40,7 +40,6 @@ _STRUCTURAL_START: Final = re.compile(
 )
 _TASK_ID_LABEL: Final = re.compile(r"Task[ -]?ID")
 _WIDE_BOMS: Final = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # also the UTF-32 ones' starts
-_KINDS: Final = tuple(Kind)  # by value: Kind(k) costs a call per line
 
 
 def _structural(line: str) -> bool:
@@ -108,8 +107,7 @@ def _forward(data: bytes, offset: int, lines: int) -> int:
     return offset
 
 
-@dataclass(frozen=True, slots=True)
-class _Edit:
+class _Edit(NamedTuple):
     """Where two versions differ, in lines: ``first`` to ``old_last`` became ``delta`` more."""
 
     first: int
@@ -236,7 +234,7 @@ def _retitle(
         previous.cores[k].key,
     ):
         return None
-    kinds = tuple(map(_KINDS.__getitem__, previous.kinds[first : last + 1]))
+    kinds = tuple(map(KIND_OF.__getitem__, previous.kinds[first : last + 1]))
     return _with_core(previous, k, core_of(read_block(block, kinds, start, 0, last - first)))
 
 

@@ -127,6 +127,7 @@ def clear_cache() -> None:
     """Forget cached line readings and task keys (benchmarks measure cold runs)."""
     _list_template.cache_clear()
     task_key.cache_clear()
+    fields.clear_cache()
 
 
 @functools.lru_cache(maxsize=16384)

@@ -28,7 +28,7 @@ from daemon.spec.details import (
     phases,
     read_detail,
 )
-from daemon.spec.markdown import Kind, scan
+from daemon.spec.markdown import Kind, Structure, rescan, scan
 from daemon.spec.model import CoreFile, FileApproval, Finding, Style, TaskCore, TaskFile
 from daemon.spec.recognize import Start
 from daemon.spec.refs import extract
@@ -46,7 +46,7 @@ class _Read:
     approval: FileApproval
     findings: list[Finding]
     yaml: dict[str, YamlTask] | None = None
-    phases: list[tuple[int, str]] | None = None
+    structure: Structure | None = None  # a Markdown file's, for the detail pass
 
 
 def _read(document: Document) -> _Read:
@@ -65,9 +65,7 @@ def _read(document: Document) -> _Read:
     approval, fm_findings = front_matter(lines, structure.front, path)
     blocks, duplicates = unique(find_blocks(lines, structure), path)
     findings = [*document.findings, *structure.findings, *fm_findings, *duplicates]
-    task_lines = {block.start.index for block in blocks}
-    marks = phases(structure, lines, task_lines)
-    return _Read(document, structure.kinds, blocks, approval, findings, phases=marks)
+    return _Read(document, structure.kinds, blocks, approval, findings, structure=structure)
 
 
 def parse_cores(data: bytes, path: str, *, max_bytes: int = MAX_FILE_BYTES) -> CoreFile:
@@ -131,6 +129,9 @@ def parse_tasks(
     lines = read.document.lines
     names = Names.of(read.blocks)
     findings = read.findings
+    marks: list[tuple[int, str]] = []
+    if read.structure is not None:  # phases are details: the core pass leaves them
+        marks = phases(read.structure, lines, {block.start.index for block in read.blocks})
     tasks = []
     for block in read.blocks:
         if only is not None and block.key not in only:
@@ -140,7 +141,7 @@ def parse_tasks(
             phase = None
         else:
             detail = read_detail(lines, read.kinds, block)
-            phase = phase_at(read.phases or [], block.start.index)
+            phase = phase_at(marks, block.start.index)
         depends = dependencies(block, detail, names, path, findings)
         tasks.append(build_task(block, detail, phase=phase, depends_on=depends))
     return TaskFile(path, tuple(tasks), tuple(findings), read.approval)
@@ -163,7 +164,7 @@ def parse_tasks_at(
     if not core.editable or document.findings or not core.cores:
         return parse_tasks(data, core.path, max_bytes=max_bytes, only=only)
     lines, path = document.lines, core.path
-    structure = scan(lines, path)
+    structure = rescan(lines, core.kinds)  # the core pass's kinds: the same lines
     lookup: dict[str, str] = {}
     for task in core.cores:
         lookup.setdefault(task.id.upper(), task.key)

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.spec.incremental import common_prefix, common_suffix, update
+from daemon.spec.markdown import rescan, scan
 from daemon.spec.tasks import parse_cores, parse_tasks, parse_tasks_at
+from daemon.spec.text import decode
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 
@@ -168,6 +170,9 @@ def test_common_prefix_and_suffix(a: bytes, b: bytes) -> None:
 def _equal_at(data: bytes, path: str, only: set[str]) -> None:
     core = parse_cores(data, path)
     assert parse_tasks_at(core, data, only=only) == parse_tasks(data, path, only=only)
+    lines = decode(data, path).lines
+    if core.editable:  # the structure rebuilt from the core pass's kinds is the scanned one
+        assert rescan(lines, core.kinds) == scan(lines, path)
 
 
 @settings(max_examples=300, deadline=None)
@@ -233,3 +238,13 @@ def test_in_place_edits_of_a_task_line_equal_a_full_parse(data: st.DataObject) -
         assert result[0] == full
         before = {c.key: c for c in previous.cores}
         assert result[1] == {c.key for c in full.cores if before.get(c.key) != c}
+
+
+def test_a_structure_rebuilt_from_kinds_keeps_front_matter_and_headings() -> None:
+    """Front matter, headings with closing hashes, and fenced lines come back as scanned."""
+    text = "---\ntitle: x\n---\n# Tasks ##\n\n## Phase 1\n\n- [ ] T001 One\n```\n# not\n```\n"
+    lines = decode(text.encode(), "tasks.md").lines
+    core = parse_cores(text.encode(), "tasks.md")
+    assert core.editable
+    assert rescan(lines, core.kinds) == scan(lines, "tasks.md")
+    assert rescan(lines, core.kinds).front == (0, 2)

@@ -7,6 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from daemon.spec import fields
 from daemon.spec.fields import leading_tags
 from daemon.spec.ids import _ID, _TASK_SEGMENT, is_task_like
 from daemon.spec.markdown import plain
@@ -71,3 +72,47 @@ def test_split_lines_drops_carriage_returns_only_at_line_ends(text: str) -> None
     if expected[-1] == "":
         expected.pop()
     assert split_lines(text) == tuple(p[:-1] if p.endswith("\r") else p for p in expected)
+
+
+_BARE = ("Dockerfile", "Makefile", "Procfile", "Jenkinsfile", "Containerfile", "CODEOWNERS")
+
+
+def _paths_as_written(text: str) -> tuple[str, ...]:
+    """paths_in as first written: every candidate list built, every character tested."""
+    if "." not in text and "/" not in text and not any(name in text for name in _BARE):
+        return ()
+    if "://" in text:
+        text = fields._URL.sub(" ", text)
+    candidates = [m.group(1) for m in fields._CODE_SPAN.finditer(text)]
+    rest = fields._CODE_SPAN.sub(" ", text) if "`" in text else text
+    candidates += [m.group(0) for m in fields._PATH_TOKEN.finditer(rest)]
+    candidates += [word for word in rest.split() if word.strip(".,;:()") in _BARE]
+    found: list[str] = []
+    for candidate in candidates:
+        for piece in candidate.split():
+            path = fields._as_path(piece)
+            if path and path not in found:
+                found.append(path)
+    return tuple(found)
+
+
+PATH_PIECES = ["backend/app/x.py", "`a b.py`", "Dockerfile", " ", "./y.md", "{z}.py", ","]
+PATH_PIECES += ["http://h/p.py", "a=b.py", "../up.py", "dir/", ".env", "x.", "`"]
+PATH_TEXT = st.lists(
+    st.sampled_from(PATH_PIECES) | st.text(alphabet="a/._` D", max_size=6), max_size=8
+).map("".join)
+
+
+@settings(max_examples=2000)
+@given(PATH_TEXT)
+def test_paths_in_reads_as_first_written(text: str) -> None:
+    """The paths a text names are the same however the candidates are gathered."""
+    assert fields.paths_in(text) == _paths_as_written(text)
+
+
+def test_characters_no_path_holds_are_the_listed_ones() -> None:
+    """The pattern that refuses a path token matches exactly the characters listed."""
+    listed = set(" {}<>|*?\"'$=,")
+    for code in range(0x3000):
+        char = chr(code)
+        assert (fields._NOT_IN_PATHS.search(char) is not None) == (char in listed), repr(char)
