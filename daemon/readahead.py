@@ -2,23 +2,28 @@
 
 A scan replays history oldest first, but ``git log`` walks it newest first. Waiting
 for the whole walk before reading any file leaves the parser idle while git works,
-and git idle while the parser works. :func:`read_ahead` instead takes each commit
-as git reports it, asks ``git cat-file`` for its task-file versions at once, and
-parses every version it has while git walks on: the newest version of each file
-in full, each older one from the next newer one (:func:`daemon.spec.incremental.update`
-runs either way). The scan then replays the history oldest first with every
-version already parsed (:class:`Ahead`); what the byte budget left out is read
-then, as before. The results equal a full parse of each version (the incremental
-reader's property test), so the scan's outcome does not depend on this.
+and git idle while the parser works. :func:`read_ahead` instead reads ``git log`` in
+a thread of its own, which asks ``git cat-file`` for each commit's task-file versions
+as git reports it, while the caller's thread parses every version that has come:
+the newest version of each file in full, each older one from the next newer one
+(:func:`daemon.spec.incremental.update` runs either way). Over a whole history the
+tip's versions are asked for first, before ``git log`` starts. The scan then replays
+the history oldest first with every version already parsed (:class:`Ahead`); what the
+byte budget left out is read then, as before. The results equal a full parse of each
+version (the incremental reader's property test), so the scan's outcome does not
+depend on this.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import queue
+import threading
 from dataclasses import dataclass, field
+from typing import Final
 
 from daemon.errors import RepositoryError
 from daemon.git import BlobStream, FileEntry, Repo, Step
+from daemon.git.history import LogStream
 from daemon.spec.incremental import update
 from daemon.spec.model import CoreFile
 from daemon.spec.tasks import parse_cores
@@ -57,9 +62,7 @@ class _Reader:
     budget: int
     ahead: Ahead = field(default_factory=Ahead)
     newer: dict[str, _Version | None] = field(default_factory=dict)
-    queue: deque[tuple[str, FileEntry | None]] = field(default_factory=deque)
     requested: set[str] = field(default_factory=set)
-    tip: dict[str, str] = field(default_factory=dict)  # path -> the tip's blob, parsed early
 
     def ask_tip(self, tip: str) -> list[tuple[str, FileEntry]]:
         """Ask git for the task files at ``tip``, before ``git log`` starts.
@@ -69,27 +72,16 @@ class _Reader:
         """
         wanted = []
         for path, entry in sorted(self.repo.task_files(self.repo.tree_of(tip)).items()):
-            if entry.regular and self._ask(entry):
+            if entry.regular and self.ask(entry):
                 wanted.append((path, entry))
         return wanted
 
     def parse_tip(self, wanted: list[tuple[str, FileEntry]]) -> None:
         """Parse the tip's versions asked for by :meth:`ask_tip`."""
         for path, entry in wanted:
-            self._parse(path, entry)
-            self.tip[path] = entry.blob
+            self.parse(path, entry)
 
-    def add(self, step: Step) -> None:
-        """Queue a commit's versions (newest first), asking git for those within the budget."""
-        for path, entry in step.changes:
-            early = self.tip.pop(path, None)
-            if early is not None:
-                if entry is not None and entry.blob == early:
-                    continue  # the tip's version, parsed already
-                self.newer[path] = None  # the newest change is not what the tip holds
-            self.queue.append((path, entry if entry is not None and self._ask(entry) else None))
-
-    def _ask(self, entry: FileEntry) -> bool:
+    def ask(self, entry: FileEntry) -> bool:
         """Whether the version will be read ahead (asking git for it if it is new)."""
         size = _size(self.repo, entry) if entry.regular else None
         if size is None or size > self.max_bytes:
@@ -103,16 +95,11 @@ class _Reader:
         self.blobs.request([entry.blob])
         return True
 
-    def drain(self, *, wait: bool) -> None:
-        """Parse the queued versions that have arrived (all of them when ``wait``)."""
-        while self.queue:
-            path, entry = self.queue[0]
-            if entry is not None and not wait and not self.blobs.ready(entry.blob):
-                return
-            self.queue.popleft()
-            self._parse(path, entry)
-
-    def _parse(self, path: str, entry: FileEntry | None) -> None:
+    def parse(self, path: str, entry: FileEntry | None) -> None:
+        """Parse one version, waiting for git to send it (None: not read ahead)."""
+        if entry is _RESTART:
+            self.newer[path] = None
+            return
         data = self.blobs.take(entry.blob) if entry is not None else None
         newest = path not in self.newer
         if entry is None or data is None:
@@ -131,29 +118,74 @@ class _Reader:
         self.newer[path] = _Version(entry.blob, data, core)
 
 
+_RESTART: Final = FileEntry("", regular=False)  # a walk's sign: the file's chain starts afresh
+
+
+class _Walk(threading.Thread):
+    """Reads ``git log`` and asks git for the versions it reports, while the parser works.
+
+    Only this thread reads the log and asks for blobs; the caller's thread parses, so the
+    reader's chains are touched by one thread. ``versions`` hands over each commit's
+    versions in order, then None; a failure of the walk is raised by :meth:`steps`.
+    """
+
+    def __init__(self, log: LogStream, reader: _Reader, early: dict[str, str]) -> None:
+        super().__init__(name="speckitd-log", daemon=True)
+        self._log, self._reader, self._early = log, reader, early
+        self._steps: list[Step] = []
+        self._failure: BaseException | None = None
+        self.versions: queue.SimpleQueue[tuple[str, FileEntry | None] | None]
+        self.versions = queue.SimpleQueue()
+
+    def run(self) -> None:
+        reader, early = self._reader, dict(self._early)
+        try:
+            for step in self._log.steps():
+                self._steps.append(step)
+                for path, entry in step.changes:
+                    tip = early.pop(path, None)
+                    if tip is not None:
+                        if entry is not None and entry.blob == tip:
+                            continue  # the tip's version, parsed already
+                        self.versions.put((path, _RESTART))  # the newest change is not the tip's
+                    wanted = entry is not None and reader.ask(entry)
+                    self.versions.put((path, entry if wanted else None))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            self._failure = error
+        finally:
+            reader.blobs.finish()
+            self.versions.put(None)
+
+    def steps(self) -> list[Step]:
+        """The walk's commits, newest first, once it has ended."""
+        self.join()
+        if self._failure is not None:
+            raise self._failure
+        return self._steps
+
+
 def read_ahead(
     repo: Repo, tip: str, since: str | None, *, max_bytes: int, budget: int
 ) -> tuple[list[Step], Ahead]:
     """``tip``'s first-parent history oldest first (as :meth:`Repo.history`), parsed ahead.
 
     The newest versions are parsed ahead up to ``budget`` bytes; versions over
-    ``max_bytes``, symlinks and what git lacks are left to the scan. Over the whole
-    history, the tip's versions are asked for before ``git log`` starts, and parsed
-    while it does.
+    ``max_bytes``, symlinks and what git lacks are left to the scan.
     """
-    steps: list[Step] = []
     with repo.blob_stream() as blobs:
         reader = _Reader(repo, blobs, max_bytes, budget)
         early = reader.ask_tip(tip) if since is None else []
         with repo.log_stream(tip, since) as log:
-            reader.parse_tip(early)
-            for step in log.steps():
-                steps.append(step)
-                reader.add(step)
-                if step.changes:  # parse what has come meanwhile (polling every commit costs more)
-                    reader.drain(wait=False)
-            blobs.finish()
-            reader.drain(wait=True)
+            walk = _Walk(log, reader, {path: entry.blob for path, entry in early})
+            walk.start()
+            try:
+                reader.parse_tip(early)
+                while (version := walk.versions.get()) is not None:
+                    reader.parse(*version)
+            finally:
+                log.stop()  # if parsing failed, git stops and the walk meets the end of its output
+                walk.join()
+            steps = walk.steps()
     steps.reverse()
     return steps, reader.ahead
 

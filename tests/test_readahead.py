@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from daemon.detect import Policy
+from daemon.errors import RepositoryError
 from daemon.git import Repo
 from daemon.git.history import FileEntry, Step
-from daemon.readahead import _Reader, read_ahead
+from daemon.readahead import _Reader, _Walk, read_ahead
 from daemon.scan import Parser, Scanner, ScanReport, changed_keys
 from daemon.spec.layout import DEFAULT_TASK_FILES
 from daemon.spec.tasks import parse_cores
@@ -121,6 +123,16 @@ def test_the_tip_is_read_first_only_over_the_whole_history(history: GitRepo):
     assert since.full_parses == 1  # the one version the last commit brought, read from git log
 
 
+class _Log:
+    """A walk's log: the given commits, newest first."""
+
+    def __init__(self, *steps: Step) -> None:
+        self._steps = steps
+
+    def steps(self) -> Iterator[Step]:
+        yield from self._steps
+
+
 def test_a_tip_version_git_log_does_not_confirm_is_not_built_on(history: GitRepo):
     """Should a file's newest change differ from the tip's file, older versions start afresh."""
     repo = Repo(history.path, DEFAULT_TASK_FILES)
@@ -128,12 +140,39 @@ def test_a_tip_version_git_log_does_not_confirm_is_not_built_on(history: GitRepo
     other = FileEntry(history.head(f"HEAD~1:{TASKS}"), regular=True)
     with repo.blob_stream() as blobs:
         reader = _Reader(repo, blobs, 4096, 1 << 20)
-        reader.parse_tip(reader.ask_tip(tip))
-        reader.add(Step("0" * 40, trailer=False, changes=((TASKS, other),)))
-        assert reader.newer[TASKS] is None  # not the tip's version: no chain from it
-        blobs.finish()
-        reader.drain(wait=True)
-    assert reader.ahead.full_parses == 2  # the tip's, then this one afresh
+        early = reader.ask_tip(tip)
+        reader.parse_tip(early)
+        log = _Log(Step("0" * 40, trailer=False, changes=((TASKS, other),)))
+        walk = _Walk(log, reader, {path: entry.blob for path, entry in early})  # type: ignore[arg-type]
+        walk.start()
+        while (version := walk.versions.get()) is not None:
+            reader.parse(*version)
+        assert len(walk.steps()) == 1
+    assert reader.ahead.full_parses == 2  # the tip's, then this one afresh: no chain from the tip
+    assert (TASKS, other.blob, early[0][1].blob) not in reader.ahead.changes
     assert reader.ahead.versions[(TASKS, other.blob)][1] == parse_cores(
         repo.blob(other.blob), TASKS, max_bytes=4096
     )
+
+
+def test_a_failed_walk_is_raised_where_the_scan_runs(history: GitRepo):
+    """A failing git log, read in the walk's thread, is the caller's RepositoryError."""
+    repo = Repo(history.path, DEFAULT_TASK_FILES)
+    with pytest.raises(RepositoryError, match="git log failed"):
+        read_ahead(repo, "0" * 40, "1" * 40, max_bytes=4096, budget=1 << 20)
+
+
+def test_a_walk_ends_when_its_git_is_stopped(history: GitRepo):
+    """Should the parsing thread fail, stopping git ends the walk: nothing is left running."""
+    repo = Repo(history.path, DEFAULT_TASK_FILES)
+    with repo.blob_stream() as blobs, repo.log_stream(repo.resolve("HEAD"), None) as log:
+        log.stop()
+        walk = _Walk(log, _Reader(repo, blobs, 4096, 1 << 20), {})
+        walk.start()
+        walk.join(timeout=60)
+        assert not walk.is_alive()
+        try:  # killed mid-walk, git fails; had it already ended, the walk is whole
+            steps: list[Step] | None = walk.steps()
+        except RepositoryError:
+            steps = None
+        assert steps is None or len(steps) == 10

@@ -138,10 +138,14 @@ class LogStream:
                 return
             yield chunk
 
-    def close(self) -> None:
-        """Stop git if it is still running."""
+    def stop(self) -> None:
+        """Stop git if it is still running (a reader then meets the end of its output)."""
         if self._process.poll() is None:
             self._process.kill()
+
+    def close(self) -> None:
+        """Stop git if it is still running, and let go of its output."""
+        self.stop()
         self._process.wait()
         if self._process.stdout is not None:
             self._process.stdout.close()
