@@ -276,6 +276,8 @@ class Detector:
         runnable = not (task.done or parsed.held(task))
         known[task.key] = _Fact(task.digest, signals, runnable)
         current = self.approvals.get(ident)
+        if current is None and not signals and not trailer:
+            return  # nothing approves it, nor did: only its fact changes (most tasks)
         if not runnable:
             if current is not None:
                 self._withdraw(ident, commit.sha, Reason.DONE if task.done else Reason.HELD)

@@ -59,11 +59,14 @@ class Block(NamedTuple):
     status: str | None
     title: str
     digest: str
+    key: str  # the task's key (DESIGN §2), read once
 
-    @property
-    def key(self) -> str:
-        """The task's key."""
-        return task_key(self.start.literal)
+
+def block_of(
+    start: Start, first: int, last: int, *, status: str | None, title: str, parts: list[str]
+) -> Block:
+    """The block of ``start``, its lines' ``parts`` digested."""
+    return Block(start, first, last, status, title, digest_of(parts), task_key(start.literal))
 
 
 def stronger(current: str | None, new: str | None) -> str | None:
@@ -249,7 +252,7 @@ def read_block(
     status, title = start.status, start.title
     if start.style is Style.TABLE:
         parts = [value for role, value in start.cells.items() if role != "status"]
-        return Block(start, first, last, status, title, digest_of(parts))
+        return block_of(start, first, last, status=status, title=title, parts=parts)
     parts = []
     for index in range(first, last + 1):
         line = lines[index]
@@ -266,7 +269,7 @@ def read_block(
         parts.append(line)
     if start.style is Style.FIELDS and not title:
         title = plain(lines[start.first]) if start.first != start.index else start.literal
-    return Block(start, first, last, status, title, digest_of(parts))
+    return block_of(start, first, last, status=status, title=title, parts=parts)
 
 
 def find_blocks(

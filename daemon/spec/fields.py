@@ -125,7 +125,7 @@ def done_suffix(title: str) -> bool:
 
 def strip_done_suffix(title: str) -> str:
     """Remove a trailing ``(DONE)``-style note from a title."""
-    return _DONE_SUFFIX.sub("", title).strip()
+    return _DONE_SUFFIX.sub("", title).strip() if ")" in title else title.strip()
 
 
 _EXTENSION_WORDS: Final = (

@@ -76,8 +76,9 @@ class Start:
             self.first = self.index
 
 
+@functools.lru_cache(maxsize=4096)
 def _tag_statuses(tags: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
-    """Separate status tags ([approved], [hold], [COMPLETE]) from the others."""
+    """Separate status tags ([approved], [hold], [COMPLETE]) from the others (cached)."""
     status: str | None = None
     kept: list[str] = []
     for tag in tags:
@@ -126,6 +127,7 @@ def list_task(index: int, line: str) -> Start | None:
 def clear_cache() -> None:
     """Forget cached line readings and task keys (benchmarks measure cold runs)."""
     _list_template.cache_clear()
+    _tag_statuses.cache_clear()
     task_key.cache_clear()
     fields.clear_cache()
 

@@ -14,7 +14,7 @@ from daemon.spec import fields, recognize
 from daemon.spec.blocks import (
     LOCAL_STYLES,
     Block,
-    digest_of,
+    block_of,
     find_blocks,
     read_block,
     unique,
@@ -86,12 +86,12 @@ def core_file(
     yaml: bool = False,
 ) -> CoreFile:
     """Assemble a :class:`CoreFile` from blocks."""
-    cores = tuple(core_of(block) for block in blocks)
+    cores = tuple([core_of(block) for block in blocks])
     editable = not yaml and not findings and all(b.start.style in LOCAL_STYLES for b in blocks)
     return CoreFile(
         path=path,
         cores=cores,
-        spans=tuple((block.first + 1, block.last + 1) for block in blocks),
+        spans=tuple([(block.first + 1, block.last + 1) for block in blocks]),
         approval=approval,
         findings=tuple(findings),
         index={core.key: position for position, core in enumerate(cores)},
@@ -200,7 +200,8 @@ def _yaml_block(lines: tuple[str, ...], entry: YamlTask) -> Block:
     )
     block = lines[entry.line - 1 : entry.end_line]
     kept = [line for line in block if not line.strip().lstrip("- ").startswith("status:")]
-    return Block(start, entry.line - 1, entry.end_line - 1, status, title, digest_of(kept))
+    first, last = entry.line - 1, entry.end_line - 1
+    return block_of(start, first, last, status=status, title=title, parts=kept)
 
 
 def _yaml_detail(entry: YamlTask, block: Block) -> Detail:
