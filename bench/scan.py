@@ -4,10 +4,15 @@ Prints the scan time as a ratio to ``git log --format=%H`` over the same range, 
 in this run (best of several repeats taken in turns, since these machines are noisy), and
 the parser's throughput on the shared corpus in MB/s.
 
-    ./uvw run python bench/scan.py [--commits 2000] [--tasks 500] [--changes 200] [--repeat 11]
+    ./uvw run python bench/scan.py [--commits 2000] [--tasks 500] [--changes 200] [--repeat 21]
 
-The repository is written with ``git fast-import`` into a pack, as a clone would be. The task
-file's changes are what a team does: approve a task (``[approved]``), tick one done, reword one.
+The history is written with ``git fast-import``, which packs every version of the task file
+whole. It is timed three ways: packed as a clone from a forge is (``git repack -a -d -f``:
+each older version a small delta on the next newer one), as fast-import packed it, and with
+every object loose (local commits before a gc). None has a commit-graph: with one (``git gc``
+writes it) ``git log --format=%H`` reads no commit at all, while a scan reads every message
+for ``Approved-Tasks`` trailers. The task file's changes are what a team does: approve a task
+(``[approved]``), tick one done, reword one.
 """
 
 from __future__ import annotations
@@ -116,6 +121,14 @@ def corpus_throughput() -> tuple[float, int] | None:
     return size / seconds / 1e6, size
 
 
+def delta_copy(packed: Path, path: Path) -> None:
+    """The same history packed as a forge serves a clone: versions as deltas, no commit-graph."""
+    subprocess.run(["git", "clone", "-q", "--no-local", str(packed), str(path)], check=True)
+    subprocess.run(["git", "-C", str(path), "repack", "-q", "-a", "-d", "-f"], check=True)
+    if (path / ".git/objects/info/commit-graph").exists():
+        raise SystemExit("the delta copy has a commit-graph: git log would read no commit")
+
+
 def loose_copy(packed: Path, path: Path) -> None:
     """The same history with every object loose, as local commits leave it before a gc."""
     subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
@@ -183,17 +196,20 @@ def main() -> int:
     parser.add_argument("--commits", type=int, default=2000)
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--changes", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--repeat", type=int, default=21)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        packed, loose = Path(folder) / "packed", Path(folder) / "loose"
-        build(packed, args.commits, args.tasks, args.changes)
-        loose_copy(packed, loose)
-        repo = Repo(packed, DEFAULT_TASK_FILES)
+        whole, deltas, loose = (Path(folder) / name for name in ("whole", "deltas", "loose"))
+        build(whole, args.commits, args.tasks, args.changes)
+        delta_copy(whole, deltas)
+        loose_copy(whole, loose)
+        repo = Repo(whole, DEFAULT_TASK_FILES)
         report = Scanner(repo, Policy(), Parser()).scan(repo.resolve("main"))
         size = len(repo.read(repo.tree_of(repo.resolve("main")), TASK_FILE) or b"")
         figures = {name: measure(path, args.repeat, args.commits) for name, path in
-                   (("packed (a clone)", packed), ("loose (local commits)", loose))}  # fmt: skip
+                   (("packed with deltas (a clone)", deltas),
+                    ("packed whole (git fast-import)", whole),
+                    ("loose (local commits)", loose))}  # fmt: skip
     print(f"history: {args.commits} commits; {TASK_FILE}: {args.tasks} tasks, {size} bytes, "
           f"changed in {args.changes} commits; {len(report.result.approved)} approved at the tip"
     )  # fmt: skip

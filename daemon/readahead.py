@@ -65,7 +65,7 @@ class _Reader:
     requested: set[str] = field(default_factory=set)
 
     def ask_tip(self, tip: str) -> list[tuple[str, FileEntry]]:
-        """Ask git for the task files at ``tip``, before ``git log`` starts.
+        """Ask git for the task files at ``tip``, and return those it will send.
 
         When the whole history is walked, each is its file's newest version, so it can
         be parsed while git log walks to the first commit that reports it.
@@ -75,11 +75,6 @@ class _Reader:
             if entry.regular and self.ask(entry):
                 wanted.append((path, entry))
         return wanted
-
-    def parse_tip(self, wanted: list[tuple[str, FileEntry]]) -> None:
-        """Parse the tip's versions asked for by :meth:`ask_tip`."""
-        for path, entry in wanted:
-            self.parse(path, entry)
 
     def ask(self, entry: FileEntry) -> bool:
         """Whether the version will be read ahead (asking git for it if it is new)."""
@@ -124,22 +119,28 @@ _RESTART: Final = FileEntry("", regular=False)  # a walk's sign: the file's chai
 class _Walk(threading.Thread):
     """Reads ``git log`` and asks git for the versions it reports, while the parser works.
 
-    Only this thread reads the log and asks for blobs; the caller's thread parses, so the
-    reader's chains are touched by one thread. ``versions`` hands over each commit's
-    versions in order, then None; a failure of the walk is raised by :meth:`steps`.
+    Only this thread asks for blobs (writing their ids to git itself) and reads the log;
+    the caller's thread parses, so the reader's chains are touched by one thread.
+    ``versions`` hands over the versions in order, then None; over a whole history
+    (``tip`` given) the tip's versions come first, asked for before the log is read.
+    A failure of the walk is raised by :meth:`steps`.
     """
 
-    def __init__(self, log: LogStream, reader: _Reader, early: dict[str, str]) -> None:
+    def __init__(self, log: LogStream, reader: _Reader, tip: str | None) -> None:
         super().__init__(name="speckitd-log", daemon=True)
-        self._log, self._reader, self._early = log, reader, early
+        self._log, self._reader, self._tip = log, reader, tip
         self._steps: list[Step] = []
         self._failure: BaseException | None = None
         self.versions: queue.SimpleQueue[tuple[str, FileEntry | None] | None]
         self.versions = queue.SimpleQueue()
 
     def run(self) -> None:
-        reader, early = self._reader, dict(self._early)
+        reader = self._reader
         try:
+            early = {}
+            for path, newest in reader.ask_tip(self._tip) if self._tip else []:
+                early[path] = newest.blob
+                self.versions.put((path, newest))
             for step in self._log.steps():
                 self._steps.append(step)
                 for path, entry in step.changes:
@@ -172,20 +173,18 @@ def read_ahead(
     The newest versions are parsed ahead up to ``budget`` bytes; versions over
     ``max_bytes``, symlinks and what git lacks are left to the scan.
     """
-    with repo.blob_stream() as blobs:
+    with repo.blob_stream(direct=True) as blobs, repo.log_stream(tip, since) as log:
         reader = _Reader(repo, blobs, max_bytes, budget)
-        early = reader.ask_tip(tip) if since is None else []
-        with repo.log_stream(tip, since) as log:
-            walk = _Walk(log, reader, {path: entry.blob for path, entry in early})
-            walk.start()
-            try:
-                reader.parse_tip(early)
-                while (version := walk.versions.get()) is not None:
-                    reader.parse(*version)
-            finally:
-                log.stop()  # if parsing failed, git stops and the walk meets the end of its output
-                walk.join()
-            steps = walk.steps()
+        walk = _Walk(log, reader, tip if since is None else None)
+        walk.start()
+        try:
+            while (version := walk.versions.get()) is not None:
+                reader.parse(*version)
+        finally:
+            log.stop()  # if parsing failed, git stops and the walk meets the end of its output
+            blobs.close()  # and a walk waiting to write to cat-file meets its end
+            walk.join()
+        steps = walk.steps()
     steps.reverse()
     return steps, reader.ahead
 

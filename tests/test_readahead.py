@@ -107,20 +107,14 @@ def test_the_scan_is_the_same_whatever_is_read_ahead(history: GitRepo, budget: i
     assert any(f.code == "input.too-large" and f.path == OTHER for f in full_at_tip[5])
 
 
-def test_the_tip_is_read_first_only_over_the_whole_history(history: GitRepo):
-    """A whole walk asks for the tip's versions before git log; a walk since a commit does not."""
-    repo = Repo(history.path, DEFAULT_TASK_FILES)
-    tip = repo.resolve("HEAD")
-    with repo.blob_stream() as blobs:
-        reader = _Reader(repo, blobs, 4096, 1 << 20)
-        early = reader.ask_tip(tip)
-        # OTHER is over max_bytes at the tip: only TASKS is asked for, and parsed at once.
-        assert early == [(TASKS, FileEntry(history.head(f"HEAD:{TASKS}"), regular=True))]
-        reader.parse_tip(early)
-        assert reader.ahead.full_parses == 1
-        blobs.finish()
-    _, since = read_ahead(repo, tip, repo.resolve("HEAD~1"), max_bytes=4096, budget=1 << 20)
-    assert since.full_parses == 1  # the one version the last commit brought, read from git log
+def _walked(walk: _Walk, reader: _Reader) -> list[tuple[str, FileEntry | None]]:
+    """Run ``walk``, parsing what it hands over as the scan does; the versions handed over."""
+    handed = []
+    walk.start()
+    while (version := walk.versions.get()) is not None:
+        handed.append(version)
+        reader.parse(*version)
+    return handed
 
 
 class _Log:
@@ -133,23 +127,38 @@ class _Log:
         yield from self._steps
 
 
+def test_the_tip_is_read_first_only_over_the_whole_history(history: GitRepo):
+    """A whole walk hands over the tip's versions before the log's; one since a commit does not."""
+    repo = Repo(history.path, DEFAULT_TASK_FILES)
+    tip = repo.resolve("HEAD")
+    newest = FileEntry(history.head(f"HEAD:{TASKS}"), regular=True)
+    with repo.blob_stream(direct=True) as blobs:
+        reader = _Reader(repo, blobs, 4096, 1 << 20)
+        handed = _walked(_Walk(_Log(), reader, tip), reader)  # type: ignore[arg-type]
+    # OTHER is over max_bytes at the tip: only TASKS is asked for, and parsed at once.
+    assert handed == [(TASKS, newest)]
+    assert reader.ahead.full_parses == 1
+    _, whole = read_ahead(repo, tip, None, max_bytes=4096, budget=1 << 20)
+    assert whole.versions[(TASKS, newest.blob)][0] == repo.blob(newest.blob)
+    assert whole.full_parses + whole.incremental == len(whole.versions)  # each parsed once
+    _, since = read_ahead(repo, tip, repo.resolve("HEAD~1"), max_bytes=4096, budget=1 << 20)
+    assert since.full_parses == 1  # the one version the last commit brought, read from git log
+
+
 def test_a_tip_version_git_log_does_not_confirm_is_not_built_on(history: GitRepo):
     """Should a file's newest change differ from the tip's file, older versions start afresh."""
     repo = Repo(history.path, DEFAULT_TASK_FILES)
     tip = repo.resolve("HEAD")
+    newest = history.head(f"HEAD:{TASKS}")
     other = FileEntry(history.head(f"HEAD~1:{TASKS}"), regular=True)
-    with repo.blob_stream() as blobs:
+    log = _Log(Step("0" * 40, trailer=False, changes=((TASKS, other),)))
+    with repo.blob_stream(direct=True) as blobs:
         reader = _Reader(repo, blobs, 4096, 1 << 20)
-        early = reader.ask_tip(tip)
-        reader.parse_tip(early)
-        log = _Log(Step("0" * 40, trailer=False, changes=((TASKS, other),)))
-        walk = _Walk(log, reader, {path: entry.blob for path, entry in early})  # type: ignore[arg-type]
-        walk.start()
-        while (version := walk.versions.get()) is not None:
-            reader.parse(*version)
+        walk = _Walk(log, reader, tip)  # type: ignore[arg-type]
+        _walked(walk, reader)
         assert len(walk.steps()) == 1
     assert reader.ahead.full_parses == 2  # the tip's, then this one afresh: no chain from the tip
-    assert (TASKS, other.blob, early[0][1].blob) not in reader.ahead.changes
+    assert (TASKS, other.blob, newest) not in reader.ahead.changes
     assert reader.ahead.versions[(TASKS, other.blob)][1] == parse_cores(
         repo.blob(other.blob), TASKS, max_bytes=4096
     )
@@ -165,9 +174,10 @@ def test_a_failed_walk_is_raised_where_the_scan_runs(history: GitRepo):
 def test_a_walk_ends_when_its_git_is_stopped(history: GitRepo):
     """Should the parsing thread fail, stopping git ends the walk: nothing is left running."""
     repo = Repo(history.path, DEFAULT_TASK_FILES)
-    with repo.blob_stream() as blobs, repo.log_stream(repo.resolve("HEAD"), None) as log:
+    stream = repo.blob_stream(direct=True)
+    with stream as blobs, repo.log_stream(repo.resolve("HEAD"), None) as log:
         log.stop()
-        walk = _Walk(log, _Reader(repo, blobs, 4096, 1 << 20), {})
+        walk = _Walk(log, _Reader(repo, blobs, 4096, 1 << 20), None)
         walk.start()
         walk.join(timeout=60)
         assert not walk.is_alive()

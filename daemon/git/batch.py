@@ -31,12 +31,22 @@ class BlobStream:
     git writes into a 1 MiB pipe, so it runs that far ahead of the caller; a thread
     feeds it the ids. With ``wanted`` given, that is the whole list; otherwise the
     caller names blobs with :meth:`request` and ends the list with :meth:`finish`.
+
+    With ``direct``, :meth:`request` writes the ids to git in the calling thread, with
+    no feeding thread to wake (which waits for the interpreter's lock while the caller
+    computes). Only for a caller that asks in one thread and reads in another: git
+    stops reading ids while its output waits to be read.
     """
 
     def __init__(
-        self, git_dir: str, wanted: Sequence[str] | None = None, *, timeout: float = 600
+        self,
+        git_dir: str,
+        wanted: Sequence[str] | None = None,
+        *,
+        timeout: float = 600,
+        direct: bool = False,
     ) -> None:
-        """Start git and the thread that feeds it the ids."""
+        """Start git and the thread that feeds it the ids (none when ``direct``)."""
         self._wanted: list[str] = []
         self._named: set[str] = set()
         self._found: dict[str, bytes | None] = {}
@@ -53,6 +63,7 @@ class BlobStream:
         self._finished = False
         self._process: subprocess.Popen[bytes] | None = None
         self._writer: threading.Thread | None = None
+        self._direct = direct and wanted is None
         if wanted is not None:
             self.request(wanted)
             self.finish()
@@ -73,8 +84,9 @@ class BlobStream:
         widen(self._process.stdout)
         if self._process.stdout is not None:  # reads take what has come, waits are polls
             os.set_blocking(self._process.stdout.fileno(), False)
-        self._writer = threading.Thread(target=self._write, daemon=True)
-        self._writer.start()
+        if not self._direct:
+            self._writer = threading.Thread(target=self._write, daemon=True)
+            self._writer.start()
 
     def request(self, blob_ids: Sequence[str]) -> None:
         """Name more blobs (ids already named are ignored)."""
@@ -83,13 +95,29 @@ class BlobStream:
             return
         self._wanted += fresh
         self._named.update(fresh)
-        self._ids.put(("\n".join(fresh) + "\n").encode())
+        names = ("\n".join(fresh) + "\n").encode()
+        if not self._direct:
+            self._ids.put(names)
+            return
+        stdin = self._process.stdin if self._process else None
+        try:
+            if stdin is not None:
+                stdin.write(names)
+                stdin.flush()
+        except OSError:
+            pass  # git stopped early: the reader sees the end of its output
 
     def finish(self) -> None:
         """No more blobs will be named: git may end once it has sent them."""
-        if not self._finished:
-            self._finished = True
+        if self._finished:
+            return
+        self._finished = True
+        stdin = self._process.stdin if self._process else None
+        if not self._direct:
             self._ids.put(None)
+        elif stdin is not None:
+            with contextlib.suppress(OSError):
+                stdin.close()
 
     def _write(self) -> None:
         stdin = self._process.stdin if self._process else None
@@ -223,12 +251,12 @@ class BlobStream:
 
     def close(self) -> None:
         """Stop git if it is still running, and wait for the feeding thread."""
-        self.finish()
         process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()  # first: a direct writer's last names would wait for git
+        self.finish()
         if process is None:
             return
-        if process.poll() is None:
-            process.kill()
         if self._writer is not None:
             self._writer.join()
         process.wait()

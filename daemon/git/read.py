@@ -243,9 +243,9 @@ class Repo:
         with BlobStream(self.git_dir, blob_ids) as stream:
             return stream.all()
 
-    def blob_stream(self, blob_ids: list[str] | None = None) -> BlobStream:
+    def blob_stream(self, blob_ids: list[str] | None = None, *, direct: bool = False) -> BlobStream:
         """Many blobs, read as they are asked for (None: named later, see BlobStream)."""
-        return BlobStream(self.git_dir, blob_ids)
+        return BlobStream(self.git_dir, blob_ids, direct=direct)
 
     def log_stream(self, tip: str, since: str | None = None) -> LogStream:
         """``tip``'s first-parent history, newest first, read as git walks it."""

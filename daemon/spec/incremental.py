@@ -39,6 +39,7 @@ _STRUCTURAL_START: Final = re.compile(
     r"|\s*(?:Task|TASK)\s+\d",
 )
 _TASK_ID_LABEL: Final = re.compile(r"Task[ -]?ID")
+_AFTER: Final = float("inf")  # sorts after any line number: (n, _AFTER) follows every (n, m)
 _WIDE_BOMS: Final = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # also the UTF-32 ones' starts
 
 
@@ -59,9 +60,10 @@ def common_prefix(a: bytes, b: bytes) -> int:
     the bytes compared (in C) add up to one pass over the shorter input.
     """
     low, high = 0, min(len(a), len(b))
+    view = memoryview(a)  # slices of a view copy nothing; startswith compares in place
     while low < high:
         middle = (low + high + 1) // 2
-        if a[low:middle] == b[low:middle]:
+        if b.startswith(view[low:middle], low):
             low = middle
         else:
             high = middle - 1
@@ -72,9 +74,10 @@ def common_suffix(a: bytes, b: bytes, limit: int, known: int = 0) -> int:
     """The length of the longest common suffix, at most ``limit``; ``known`` is one in common."""
     low, high = known, limit
     end_a, end_b = len(a), len(b)
+    view = memoryview(a)
     while low < high:
         middle = (low + high + 1) // 2
-        if a[end_a - middle : end_a - low] == b[end_b - middle : end_b - low]:
+        if b.endswith(view[end_a - middle : end_a - low], 0, end_b - low):
             low = middle
         else:
             high = middle - 1
@@ -157,13 +160,13 @@ def _task_range(spans: tuple[tuple[int, int], ...], edit: _Edit) -> tuple[int, i
     under a task extend its block), or at the edited task when only its first line
     changed in place, and ends before the first task below the edit.
     """
-    k1 = bisect.bisect_right(spans, edit.first, key=lambda span: span[0]) - 1
+    k1 = bisect.bisect_right(spans, (edit.first, _AFTER)) - 1  # the last span starting by then
     own = k1 + 1 < len(spans) and spans[k1 + 1][0] == edit.first + 1
     if own and (k1 < 0 or (edit.delta == 0 and edit.old_last == edit.first)):
         # A task's own first line was edited in place (and stays a task: the window
         # must hold the same keys), or the first task's: the block above keeps its end.
         k1 += 1
-    k2 = bisect.bisect_right(spans, edit.old_last + 1, key=lambda span: span[0])
+    k2 = bisect.bisect_right(spans, (edit.old_last + 1, _AFTER))
     return None if k1 < 0 else (k1, k2)
 
 
