@@ -119,7 +119,8 @@ _RESTART: Final = FileEntry("", regular=False)  # a walk's sign: the file's chai
 class _Walk(threading.Thread):
     """Reads ``git log`` and asks git for the versions it reports, while the parser works.
 
-    Only this thread asks for blobs (writing their ids to git itself) and reads the log;
+    Only this thread asks for blobs (writing their ids to git itself, a stretch of the
+    log's at a time) and reads the log;
     the caller's thread parses, so the reader's chains are touched by one thread.
     ``versions`` hands over the versions in order, then None; over a whole history
     (``tip`` given) the tip's versions come first, asked for before the log is read.
@@ -141,7 +142,8 @@ class _Walk(threading.Thread):
             for path, newest in reader.ask_tip(self._tip) if self._tip else []:
                 early[path] = newest.blob
                 self.versions.put((path, newest))
-            for step in self._log.steps():
+            # Ids go to git in one write per stretch of the log read, before reading on.
+            for step in self._log.steps(before_reading=reader.blobs.send):
                 self._steps.append(step)
                 for path, entry in step.changes:
                     tip = early.pop(path, None)

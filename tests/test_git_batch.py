@@ -86,3 +86,22 @@ def test_a_taken_blob_is_handed_over_once(repo: GitRepo):
         assert stream.take(a) is None
         assert stream.get(b) == b"beta\n"
         assert stream.all() == {b: b"beta\n"}
+
+
+def test_a_direct_stream_sends_the_ids_it_gathered(repo: GitRepo):
+    """With direct, ids asked for are written to git by send() or finish(), many at once."""
+    repo.commit("files", {"a.md": "alpha\n", "b.md": "beta\n"})
+    a, b = repo.head("HEAD:a.md"), repo.head("HEAD:b.md")
+    with BlobStream(str(repo.path / ".git"), direct=True) as stream:
+        assert stream._writer is None  # no feeding thread
+        stream.request([a])
+        stream.request([b, a])
+        assert stream._unsent  # gathered, not yet written
+        stream.send()
+        assert not stream._unsent
+        assert stream.get(a) == b"alpha\n"
+        stream.request(["0" * 40])
+        stream.finish()  # sends what was gathered, then ends the list
+        assert stream.get("0" * 40) is None
+        assert stream.get(b) == b"beta\n"
+        assert stream.all() == {a: b"alpha\n", b: b"beta\n"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -123,7 +123,8 @@ class _Log:
     def __init__(self, *steps: Step) -> None:
         self._steps = steps
 
-    def steps(self) -> Iterator[Step]:
+    def steps(self, before_reading: Callable[[], None]) -> Iterator[Step]:
+        before_reading()  # as git log does before each read
         yield from self._steps
 
 

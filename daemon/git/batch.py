@@ -32,10 +32,11 @@ class BlobStream:
     feeds it the ids. With ``wanted`` given, that is the whole list; otherwise the
     caller names blobs with :meth:`request` and ends the list with :meth:`finish`.
 
-    With ``direct``, :meth:`request` writes the ids to git in the calling thread, with
-    no feeding thread to wake (which waits for the interpreter's lock while the caller
-    computes). Only for a caller that asks in one thread and reads in another: git
-    stops reading ids while its output waits to be read.
+    With ``direct``, the ids are written to git in the asking thread, with no feeding
+    thread to wake (which waits for the interpreter's lock while the caller computes):
+    :meth:`request` gathers them and :meth:`send` writes them, in one call for many.
+    Only for a caller that asks in one thread and reads in another: git stops reading
+    ids while its output waits to be read.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class BlobStream:
         self._process: subprocess.Popen[bytes] | None = None
         self._writer: threading.Thread | None = None
         self._direct = direct and wanted is None
+        self._unsent: list[bytes] = []  # ids a direct stream has yet to write
         if wanted is not None:
             self.request(wanted)
             self.finish()
@@ -96,16 +98,21 @@ class BlobStream:
         self._wanted += fresh
         self._named.update(fresh)
         names = ("\n".join(fresh) + "\n").encode()
-        if not self._direct:
+        if self._direct:
+            self._unsent.append(names)
+        else:
             self._ids.put(names)
-            return
+
+    def send(self) -> None:
+        """Write the ids gathered since the last call to git (``direct`` streams only)."""
         stdin = self._process.stdin if self._process else None
+        names, self._unsent = b"".join(self._unsent), []
         try:
-            if stdin is not None:
+            if stdin is not None and names:
                 stdin.write(names)
                 stdin.flush()
-        except OSError:
-            pass  # git stopped early: the reader sees the end of its output
+        except (OSError, ValueError):
+            pass  # git stopped early (or its input was closed): the reader sees the end
 
     def finish(self) -> None:
         """No more blobs will be named: git may end once it has sent them."""
@@ -116,6 +123,7 @@ class BlobStream:
         if not self._direct:
             self._ids.put(None)
         elif stdin is not None:
+            self.send()
             with contextlib.suppress(OSError):
                 stdin.close()
 

@@ -27,6 +27,10 @@ _MARK: Final = b"approved-"
 _UTF8: Final = frozenset({b"", b"utf-8", b"utf8"})
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass(frozen=True, slots=True)
 class FileEntry:
     """A task file in a tree: its blob, and whether it is a regular file (not a symlink)."""
@@ -114,21 +118,27 @@ class LogStream:
             raise RepositoryError(f"git log could not run: {error}") from None
         widen(self._process.stdout)  # git walks on while the caller parses what it sent
 
-    def steps(self) -> Iterator[Step]:
-        """The commits, newest first; a RepositoryError quoting git if it fails."""
+    def steps(self, before_reading: Callable[[], None] = _nothing) -> Iterator[Step]:
+        """The commits, newest first; a RepositoryError quoting git if it fails.
+
+        ``before_reading`` is called each time the commits read so far have been handed
+        over and more output is to be read (a caller may send what it gathered then).
+        """
         matchers = self._matchers
-        yield from _records(self._chunks(), lambda path: any(m.match(path) for m in matchers))
+        chunks = self._chunks(before_reading)
+        yield from _records(chunks, lambda path: any(m.match(path) for m in matchers))
         if self._process.wait() != 0:
             self._errors.seek(0)
             lines = self._errors.read().decode("utf-8", "replace").strip().splitlines()
             raise RepositoryError(f"git log failed: {lines[-1] if lines else 'no output'}")
 
-    def _chunks(self) -> Iterator[bytes]:
+    def _chunks(self, before_reading: Callable[[], None]) -> Iterator[bytes]:
         stdout = self._process.stdout
         if stdout is None:
             return
         fd = stdout.fileno()
         while True:
+            before_reading()
             if not wait_readable(fd, self._timeout):
                 self._process.kill()
                 self._process.wait()
