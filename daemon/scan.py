@@ -227,6 +227,8 @@ class Scanner:
         ``prefetched`` holds task-file versions already read, by blob id.
         """
         for step in steps:
+            if not step.changes and not step.trailer:
+                continue  # most commits: no task file, no trailer
             changed: dict[str, frozenset[str] | None] = {}
             for path, entry in step.changes:
                 previous = at.tracked.get(path)
@@ -258,6 +260,8 @@ class Scanner:
         wanted: list[str] = []
         budget = self.prefetch_bytes
         for taken, step in enumerate(steps):
+            if not step.changes:
+                continue
             before = len(wanted)  # this step's blobs are read with it, in one chunk or the next
             for path, entry in step.changes:
                 if entry is None or not entry.regular or entry.blob in known:
