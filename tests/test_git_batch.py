@@ -62,16 +62,14 @@ def test_blobs_named_while_git_runs(repo: GitRepo):
     repo.commit("files", {"a.md": "alpha\n", "b.md": "beta\n"})
     a, b = repo.head("HEAD:a.md"), repo.head("HEAD:b.md")
     with BlobStream(str(repo.path / ".git")) as stream:
-        assert stream.ready(a)  # never named: get() would not wait, it returns None
-        assert stream.get(a) is None
+        assert stream.get(a) is None  # never named: not awaited
         stream.request([a])
         assert stream.get(a) == b"alpha\n"
         stream.request([a, b])  # a again is ignored
         stream.finish()
         stream.request(["0" * 40])  # after finish(): ignored
         assert stream.get(b) == b"beta\n"
-        assert stream.ready("0" * 40)
-        assert stream.get("0" * 40) is None
+        assert stream.get("0" * 40) is None  # named after finish(): not awaited
         assert stream.all() == {a: b"alpha\n", b: b"beta\n"}
 
 
@@ -81,7 +79,6 @@ def test_a_taken_blob_is_handed_over_once(repo: GitRepo):
     a, b = repo.head("HEAD:a.md"), repo.head("HEAD:b.md")
     with BlobStream(str(repo.path / ".git"), [a, b]) as stream:
         assert stream.take(a) == b"alpha\n"
-        assert stream.ready(a)
         assert stream.get(a) is None
         assert stream.take(a) is None
         assert stream.get(b) == b"beta\n"

@@ -84,7 +84,7 @@ class BlobStream:
             self._broken = True  # nothing will come
             return
         widen(self._process.stdout)
-        if self._process.stdout is not None:  # reads take what has come, waits are polls
+        if self._process.stdout is not None:  # a read takes what has come; a wait is a poll
             os.set_blocking(self._process.stdout.fileno(), False)
         if not self._direct:
             self._writer = threading.Thread(target=self._write, daemon=True)
@@ -146,7 +146,7 @@ class BlobStream:
         if blob_id not in self._named or blob_id in self._taken:
             return None
         while blob_id not in self._found and not self._broken and self._next < len(self._wanted):
-            self._take(block=True)
+            self._take()
         return self._found.get(blob_id)
 
     def take(self, blob_id: str) -> bytes | None:
@@ -160,26 +160,14 @@ class BlobStream:
             self._taken.add(blob_id)
         return found
 
-    def ready(self, blob_id: str) -> bool:
-        """Whether :meth:`get` would not wait for this blob (reads what git has sent)."""
-        waiting = blob_id in self._named and blob_id not in self._taken
-        if waiting and blob_id not in self._found and not self._broken:
-            self._take(block=False)
-        return (
-            blob_id in self._found
-            or self._broken
-            or blob_id not in self._named
-            or blob_id in self._taken
-        )
-
     def all(self) -> dict[str, bytes]:
         """Every blob git sends, by id."""
         for blob_id in list(self._wanted):
             self.get(blob_id)
         return {key: value for key, value in self._found.items() if value is not None}
 
-    def _take(self, *, block: bool) -> None:
-        """Keep the whole records git has sent; with ``block``, wait until one more is whole."""
+    def _take(self) -> None:
+        """Keep the whole records git has sent, waiting until at least one more is whole."""
         stdout = self._process.stdout if self._process else None
         if stdout is None:
             self._broken = True
@@ -194,9 +182,7 @@ class BlobStream:
             self._room()
             try:
                 count = os.readv(fd, [memoryview(self._space)[self._end :]])
-            except BlockingIOError:
-                if not block:
-                    return
+            except BlockingIOError:  # nothing sent yet: wait for it
                 if not wait_readable(fd, self._timeout):
                     self._broken = True  # git sent nothing for the timeout: stop waiting
                 continue
