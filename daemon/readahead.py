@@ -44,6 +44,13 @@ class Ahead:
     full_parses: int = 0
     incremental: int = 0
 
+    def merge(self, other: Ahead) -> None:
+        """Take in another walk's versions and changes (bytes stay if either walk kept them)."""
+        for key, version in other.versions.items():
+            if self.versions.get(key, (None,))[0] is None:
+                self.versions[key] = version
+        self.changes.update(other.changes)
+
 
 @dataclass(slots=True)
 class _Version:
@@ -119,9 +126,9 @@ _RESTART: Final = FileEntry("", regular=False)  # a walk's sign: the file's chai
 class _Walk(threading.Thread):
     """Reads ``git log`` and asks git for the versions it reports, while the parser works.
 
-    Only this thread asks for blobs (writing their ids to git itself, a stretch of the
-    log's at a time) and reads the log;
-    the caller's thread parses, so the reader's chains are touched by one thread.
+    Only this thread reads the log and asks for blobs (writing their ids to git itself,
+    a stretch of the log's at a time); the caller's thread parses, so the reader's
+    chains are touched by one thread.
     ``versions`` hands over the versions in order, then None; over a whole history
     (``tip`` given) the tip's versions come first, asked for before the log is read.
     A failure of the walk is raised by :meth:`steps`.

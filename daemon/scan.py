@@ -311,11 +311,7 @@ class Scanner:
         steps, ahead = read_ahead(
             self.repo, tip, since, max_bytes=self.parser.max_bytes, budget=self.prefetch_bytes
         )
-        versions = self.parser.ahead.versions
-        for key, version in ahead.versions.items():  # keep bytes another walk kept
-            if versions.get(key, (None,))[0] is None:
-                versions[key] = version
-        self.parser.ahead.changes.update(ahead.changes)
+        self.parser.ahead.merge(ahead)  # after a force-push, both tips' walks
         self.parser.full_parses += ahead.full_parses
         self.parser.incremental += ahead.incremental
         return steps

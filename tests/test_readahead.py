@@ -11,7 +11,7 @@ from daemon.detect import Policy
 from daemon.errors import RepositoryError
 from daemon.git import Repo
 from daemon.git.history import FileEntry, Step
-from daemon.readahead import _Reader, _Walk, read_ahead
+from daemon.readahead import Ahead, _Reader, _Walk, read_ahead
 from daemon.scan import Parser, Scanner, ScanReport, changed_keys
 from daemon.spec.layout import DEFAULT_TASK_FILES
 from daemon.spec.tasks import parse_cores
@@ -187,3 +187,20 @@ def test_a_walk_ends_when_its_git_is_stopped(history: GitRepo):
         except RepositoryError:
             steps = None
         assert steps is None or len(steps) == 10
+
+
+def test_merged_walks_keep_the_bytes_either_kept():
+    """A version one walk kept whole and another let go keeps its bytes, whichever comes last."""
+    core = parse_cores(b"- [ ] T001 One\n", TASKS)
+    kept, let_go = Ahead(), Ahead()
+    kept.versions[(TASKS, "a")] = (b"- [ ] T001 One\n", core)
+    let_go.versions[(TASKS, "a")] = (None, core)
+    let_go.versions[(TASKS, "b")] = (None, core)
+    let_go.changes[(TASKS, "b", "a")] = frozenset()
+    for first, second in ((kept, let_go), (let_go, kept)):
+        merged = Ahead()
+        merged.merge(first)
+        merged.merge(second)
+        assert merged.versions[(TASKS, "a")][0] == b"- [ ] T001 One\n"
+        assert merged.versions[(TASKS, "b")] == (None, core)
+        assert merged.changes == {(TASKS, "b", "a"): frozenset()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -151,14 +152,20 @@ class Names:
     @classmethod
     def of(cls, blocks: list[Block]) -> Names:
         """The names of ``blocks``: literal IDs, keys, and ``Task N`` labels."""
+        return cls.named((b.start.literal, b.key, b.start.alias) for b in blocks)
+
+    @classmethod
+    def named(cls, tasks: Iterable[tuple[str, str, str | None]]) -> Names:
+        """The names of tasks given as (literal ID, key, ``Task N`` label or None)."""
         lookup: dict[str, str] = {}
-        for block in blocks:
-            key = block.key
-            lookup.setdefault(block.start.literal.upper(), key)
+        order: list[str] = []
+        for literal, key, alias in tasks:
+            lookup.setdefault(literal.upper(), key)
             lookup.setdefault(key, key)
-            if block.start.alias:
-                lookup.setdefault(block.start.alias, key)
-        return cls(lookup, [block.key for block in blocks])
+            if alias:
+                lookup.setdefault(alias, key)
+            order.append(key)
+        return cls(lookup, order)
 
     def known(self, token: str) -> str | None:
         """The key ``token`` names, if it names a task here."""

@@ -160,16 +160,11 @@ def parse_tasks_at(
     is where ``core`` says, so only the wanted blocks are read again; any other file
     is parsed in full. A test holds both ways equal.
     """
-    document = decode(data, core.path, max_bytes=max_bytes)
-    if not core.editable or document.findings or not core.cores:
+    if not core.editable or not core.cores:  # editable: decoding found nothing either
         return parse_tasks(data, core.path, max_bytes=max_bytes, only=only)
-    lines, path = document.lines, core.path
+    lines, path = decode(data, core.path, max_bytes=max_bytes).lines, core.path
     structure = rescan(lines, core.kinds)  # the core pass's kinds: the same lines
-    lookup: dict[str, str] = {}
-    for task in core.cores:
-        lookup.setdefault(task.id.upper(), task.key)
-        lookup.setdefault(task.key, task.key)
-    names = Names(lookup, [task.key for task in core.cores])
+    names = Names.named((task.id, task.key, None) for task in core.cores)  # list tasks: no labels
     marks = phases(structure, lines, {first - 1 for first, _ in core.spans})
     findings: list[Finding] = []
     tasks = []
