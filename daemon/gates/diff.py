@@ -7,26 +7,14 @@ from collections import Counter
 from typing import Final
 
 from daemon.gates.model import ChangedFile, Status
-
-
-def lines(text: str) -> list[str]:
-    """The lines as git and Python count them, without the CR of a CRLF.
-
-    Split at LF only: str.splitlines also splits at form feeds and other separators,
-    which Python reads as spaces inside a line, so a secret could hide behind one.
-    """
-    found = [line.removesuffix("\r") for line in text.split("\n")]
-    if found and not found[-1]:
-        found.pop()
-    return found
-
+from daemon.spec.text import split_lines
 
 # SequenceMatcher without autojunk is quadratic on repeated lines (20,000 identical lines
 # took a minute): past this many line pairs, lines are compared as counts instead.
 _MATCH_LIMIT: Final = 4_000_000
 
 
-def _not_in(old: list[str], new: list[str]) -> list[tuple[int, str]]:
+def _not_in(old: tuple[str, ...], new: tuple[str, ...]) -> list[tuple[int, str]]:
     """The head lines beyond how often the base had them (linear; order is not weighed)."""
     left = Counter(old)
     found: list[tuple[int, str]] = []
@@ -42,10 +30,11 @@ def added_lines(changed: ChangedFile) -> list[tuple[int, str]]:
     """The head lines (1-based number, text) that the base did not have."""
     if changed.new is None:
         return []
-    new = lines(changed.new)
+    # LF only, as git counts lines: a form feed (a space to Python) must not hide a secret.
+    new = split_lines(changed.new)
     if changed.status is Status.ADDED or changed.old is None:
         return list(enumerate(new, start=1))
-    old = lines(changed.old)
+    old = split_lines(changed.old)
     if len(old) * len(new) > _MATCH_LIMIT:
         return _not_in(old, new)
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)

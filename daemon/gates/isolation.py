@@ -22,10 +22,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from daemon.gates.diff import lines as split_lines
 from daemon.gates.model import RULES, Change, LintFinding, RuleConfig, Status
 from daemon.gates.pyast import Function, functions, names_in, parse, source_of
 from daemon.globs import matches
+from daemon.spec.text import split_lines
 
 _QUERIES: Final = frozenset({"select", "delete", "update"})
 _FILTERS: Final = frozenset({"where", "filter", "filter_by", "having"})

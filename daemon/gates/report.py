@@ -66,10 +66,12 @@ def text(findings: Sequence[LintFinding]) -> str:
     for f in _sorted(findings):
         path = _printable(f.path)
         where = f"{path}:{f.line}:" if f.line > 0 else f"{path}:"
-        message = "\n".join(_printable(line, keep="\t") for line in f.message.split("\n"))
+        # A message keeps its lines (check output), indented: a path quoted in it cannot
+        # start a line of its own and pass for another finding.
+        message = "\n    ".join(_printable(line, keep="\t") for line in f.message.split("\n"))
         lines.append(f"{where} {f.rule} {f.severity.value}: {message}")
         if f.hint:
-            lines.append(f"    hint: {f.hint}")
+            lines.append(f"    hint: {_printable(f.hint)}")
     lines.append(_summary(findings))
     return "\n".join(lines)
 

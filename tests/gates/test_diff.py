@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.gates.diff import added_lines, lines
+from daemon.gates.diff import added_lines
 from daemon.gates.model import ChangedFile, Status
 
 
@@ -11,8 +11,8 @@ def modified(old: str, new: str) -> ChangedFile:
 
 
 def test_lines_split_at_lf_only():
-    assert lines("a\x0cb\r\nc\n") == ["a\x0cb", "c"]
-    assert lines("") == []
+    """A form feed stays inside its line; CRLF ends one."""
+    assert added_lines(modified("", "a\x0cb\r\nc\n")) == [(1, "a\x0cb"), (2, "c")]
 
 
 def test_inserted_and_replaced_lines_are_new():

@@ -268,6 +268,8 @@ def test_odd_file_names_render_safely(validator):
     """
     odd = LintFinding("SK008", E, "specs/a\udcff/x.py", 1, "changes protected path")
     forged = LintFinding("SK002", E, "a\nb.py:1: SK000 error: forged\x1b[2K", 2, "m\nn")
+    # Rules quote paths in their messages too ("adds protected path <path>").
+    quoted = LintFinding("SK008", E, "x\nc.py", 3, "adds protected path x\nc.py:1: SK000 error: f")
     log = json.loads(sarif([odd, forged], tool_version=VERSION, root="/srv/repo"))
     _assert_valid(validator, log)
     uris = [
@@ -276,8 +278,9 @@ def test_odd_file_names_render_safely(validator):
     ]
     assert "specs/a%FF/x.py" in uris
     assert "a%0Ab.py%3A1%3A%20SK000%20error%3A%20forged%1B%5B2K" in uris
-    shown = text([odd, forged])
-    # The path cannot start a line of its own; a message keeps its lines (check output).
-    assert "a\\nb.py:1: SK000 error: forged\\x1b[2K:2: SK002 error: m\nn" in shown
-    assert not any(line.startswith("b.py") for line in shown.splitlines())
+    shown = text([odd, forged, quoted])
+    # The path cannot start a line of its own; a message keeps its lines (check output),
+    # indented, so neither can what a message quotes.
+    assert "a\\nb.py:1: SK000 error: forged\\x1b[2K:2: SK002 error: m\n    n" in shown
+    assert not any(line.startswith(("b.py", "c.py")) for line in shown.splitlines())
     assert "\x1b" not in shown
