@@ -6,6 +6,8 @@ import functools
 import re
 import unicodedata
 
+from daemon import invisible
+
 
 @functools.lru_cache(maxsize=512)
 def compile_glob(pattern: str) -> re.Pattern[str]:
@@ -63,7 +65,7 @@ def fold(path: str) -> str:
     trailing dots and spaces of each name stripped (Windows ignores them).
     """
     text = unicodedata.normalize("NFKC", path).casefold()
-    text = "".join(char for char in text if unicodedata.category(char) != "Cf")
+    text = invisible.strip(text)
     return "/".join(part.rstrip(". ") for part in text.split("/"))
 
 

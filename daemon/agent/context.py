@@ -18,19 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from daemon import invisible
 from daemon.spec.model import Section, SectionIndex, Task
 from daemon.spec.refs import resolve
 from daemon.spec.text import split_lines
 
 CACHE: Final[Mapping[str, str]] = {"type": "ephemeral"}
 _HIDDEN: Final = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-# Invisible characters: zero-width and bidi controls, soft hyphen, Arabic letter mark,
-# Mongolian vowel separator, variation selectors and Unicode tag characters (which can
-# spell out a whole hidden instruction in ASCII).
-_CONTROLS: Final = re.compile(
-    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069"
-    "\ufe00-\ufe0f\ufeff\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
-)
 # Image alt text and link titles are where injected instructions hide in Markdown.
 _IMAGE: Final = re.compile(r"!\[[^\]]*\]\(\s*([^)\s]*)[^)]*\)")
 _LINK_TITLE: Final = re.compile(r"(\[[^\]]*\]\(\s*[^)\s]+)\s+(?:\"[^\"]*\"|'[^']*')\s*\)")
@@ -87,7 +81,7 @@ def sanitize(text: str) -> str:
 
     The context's own tags are escaped so repository text cannot forge its structure.
     """
-    text = _CONTROLS.sub("", _HIDDEN.sub("", text))
+    text = invisible.strip(_HIDDEN.sub("", text))
     text = _LINK_TITLE.sub(r"\1)", _IMAGE.sub(r"[image \1]", text))
     return _OUR_TAGS.sub(r"&lt;\1\2", text)
 
@@ -112,7 +106,7 @@ def _tag(name: str, attributes: Mapping[str, str], body: str) -> str:
 
 
 def _attribute(value: str) -> str:
-    value = html.escape(_CONTROLS.sub("", _HIDDEN.sub("", value)), quote=True)
+    value = html.escape(invisible.strip(_HIDDEN.sub("", value)), quote=True)
     return value.replace("\n", " ").replace("\r", " ")
 
 

@@ -15,10 +15,11 @@ import os
 import re
 import secrets
 import stat
-import unicodedata
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Final
+
+from daemon import invisible
 
 __all__ = [
     "MAX_PATH_BYTES",
@@ -75,7 +76,7 @@ def portable(parts: tuple[str, ...], shown: str) -> None:
 
 
 def _portable(part: str, shown: str) -> None:
-    if any(unicodedata.category(char) == "Cf" for char in part):
+    if any(invisible.is_invisible(char) for char in part):
         raise ToolError(f"path {shown} contains an invisible formatting character")
     if part[-1] in ". " or any(char in _NOT_ON_WINDOWS for char in part):
         raise ToolError(
@@ -112,7 +113,8 @@ def split(path: str, *, allow_root: bool = False) -> tuple[str, ...]:
     parts = tuple(part for part in path.split("/") if part not in {"", "."})
     if ".." in parts:
         raise ToolError(f"path {shown} contains '..'; paths stay inside the repository")
-    # Names that Windows or macOS read as .git (".git.", "git~1", ".gi<ZWNJ>t") count as .git.
+    # Names that Windows reads as .git (".git.", "git~1") count as .git; names holding an
+    # invisible character (".gi<ZWNJ>t", which macOS reads as .git) are refused on writes.
     if any(part.rstrip(". ").lower() == ".git" or _SHORT_GIT.fullmatch(part) for part in parts):
         raise ToolError(f"path {shown} is inside .git, which the agent's tools never touch")
     if not parts and not allow_root:

@@ -18,6 +18,7 @@ from collections.abc import Collection
 from typing import Final
 from urllib.parse import urlsplit
 
+from daemon import invisible
 from daemon.logs import scrub
 
 # Anything that looks like a URL: scheme://, protocol-relative //, or www. (GitHub
@@ -26,11 +27,6 @@ _URL: Final = re.compile(
     r"(?:\b[A-Za-z][A-Za-z0-9+.-]{0,30}:)?//[^\s<>\"'`()\[\]{}]+|\bwww\.[^\s<>\"'`()\[\]{}]+",
 )
 _BACKTICKS: Final = re.compile(r"`+")
-# Unicode format characters (category Cf) that reorder or hide text: bidi controls,
-# zero-width characters, the BOM, tag characters.
-_INVISIBLE: Final = re.compile(
-    "[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]"
-)
 
 
 def _allowed(url: str, hosts: Collection[str]) -> bool:
@@ -52,7 +48,7 @@ def clean(text: str, hosts: Collection[str]) -> str:
     """
     text = str(scrub(text))
     text = _URL.sub(lambda m: m.group(0) if _allowed(m.group(0), hosts) else "(link removed)", text)
-    text = _INVISIBLE.sub(_escape, text)
+    text = invisible.replace(text, _escape)
     return text.replace("<", "\u2039")
 
 
@@ -71,7 +67,7 @@ def verbatim(text: str) -> str:
     No URL in it is removed, since a code span links nothing; only ``<`` and invisible
     characters are changed.
     """
-    return _span(" ".join(_INVISIBLE.sub(_escape, text).replace("<", "\u2039").split()))
+    return _span(" ".join(invisible.replace(text, _escape).replace("<", "\u2039").split()))
 
 
 def _span(flat: str) -> str:
@@ -82,8 +78,8 @@ def _span(flat: str) -> str:
     return f"{fence}{pad}{flat}{pad}{fence}"
 
 
-def _escape(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group(0)):04x}"
+def _escape(char: str) -> str:
+    return f"\\u{ord(char):04x}"
 
 
 def block(text: str, hosts: Collection[str]) -> str:

@@ -383,14 +383,20 @@ ESCAPES = [
     "backend/.git./hooks/post-checkout",
     "backend/.git /hooks/post-checkout",
     "backend/GIT~1/config",
-    "backend/.gi\u200ct/hooks/post-checkout",
-    "backend/app/main\u202ey.py",
 ]
 
 
 @pytest.mark.parametrize(
     "name",
-    ["backend/app/aux.py", "backend/app/a:b.py", "backend/app/x.py.", "backend/app/m\u200dx.py"],
+    [
+        "backend/app/aux.py",
+        "backend/app/a:b.py",
+        "backend/app/x.py.",
+        "backend/app/m\u200dx.py",
+        "backend/app/.gi\u200ct",  # macOS reads it as .git
+        "backend/app/main\u202ey.py",  # a bidi override: shows as main.py with a reversed tail
+        "backend/app/pack\u00adage.json",  # a soft hyphen: shows as package.json
+    ],
 )
 def test_names_a_checkout_cannot_hold_are_not_written_but_existing_ones_are_read(ws, root, name):
     """New Windows-invalid or invisible-character names are refused; existing ones are read."""
