@@ -169,10 +169,11 @@ def measure(path: Path, repeat: int, commits: int) -> dict[str, float]:
         history = repo.history(repo.resolve("main"))
         repo.blobs(sorted({e.blob for s in history for _, e in s.changes if e is not None}))
 
-    # The two sides of the ratio take turns; the reference figures are timed apart, since a
-    # scan timed right after the heavy `git log -p` ran 5-15% slower (caches left cold).
-    pair = interleaved(repeat, {"log": log, "scan": scan})
-    return pair | interleaved(repeat, {"patches": log_patches, "floor": io_floor})
+    # All four take turns, so every ratio compares figures of the same rounds. The scan comes
+    # right after git log, not after the heavy `git log -p`, which left caches cold: a scan
+    # timed right after it ran 5-15% slower.
+    runs = {"patches": log_patches, "floor": io_floor, "log": log, "scan": scan}
+    return interleaved(repeat, runs)
 
 
 def interleaved(repeat: int, runs: dict[str, Callable[[], None]]) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -140,10 +141,12 @@ def test_the_tip_is_read_first_only_over_the_whole_history(history: GitRepo):
     assert handed == [(TASKS, newest)]
     assert reader.ahead.full_parses == 1
     _, whole = read_ahead(repo, tip, None, max_bytes=4096, budget=1 << 20)
-    assert whole.versions[(TASKS, newest.blob)][0] == repo.blob(newest.blob)
     assert whole.full_parses + whole.incremental == len(whole.versions)  # each parsed once
-    _, since = read_ahead(repo, tip, repo.resolve("HEAD~1"), max_bytes=4096, budget=1 << 20)
-    assert since.full_parses == 1  # the one version the last commit brought, read from git log
+    # Since a commit, the tip's files are not asked for: only what the range brings.
+    history.commit("docs", {"README.md": "y\n"})
+    steps, since = read_ahead(repo, history.head(), tip, max_bytes=4096, budget=1 << 20)
+    assert len(steps) == 1
+    assert since.versions == {}
 
 
 def test_a_tip_version_git_log_does_not_confirm_is_not_built_on(history: GitRepo):
@@ -170,6 +173,19 @@ def test_a_failed_walk_is_raised_where_the_scan_runs(history: GitRepo):
     repo = Repo(history.path, DEFAULT_TASK_FILES)
     with pytest.raises(RepositoryError, match="git log failed"):
         read_ahead(repo, "0" * 40, "1" * 40, max_bytes=4096, budget=1 << 20)
+
+
+def test_a_failed_parse_stops_git_and_the_walk(history: GitRepo, monkeypatch: pytest.MonkeyPatch):
+    """An error in the parsing thread comes out as is; git and the walk's thread are ended."""
+
+    def fail(self: _Reader, path: str, entry: FileEntry | None) -> None:
+        raise RuntimeError("parse failed")
+
+    monkeypatch.setattr(_Reader, "parse", fail)  # the fault: the parser itself breaks
+    repo = Repo(history.path, DEFAULT_TASK_FILES)
+    with pytest.raises(RuntimeError, match="parse failed"):
+        read_ahead(repo, repo.resolve("HEAD"), None, max_bytes=4096, budget=1 << 20)
+    assert not [t for t in threading.enumerate() if t.name == "speckitd-log"]
 
 
 def test_a_walk_ends_when_its_git_is_stopped(history: GitRepo):
