@@ -18,6 +18,7 @@ from typing import Protocol
 
 import structlog
 
+from daemon import collector
 from daemon.detect import Approval, Detector, Policy, ScanResult, Signal, Snapshot, compare
 from daemon.errors import RepositoryError
 from daemon.git import FileEntry, Repo, Step
@@ -284,11 +285,12 @@ class Scanner:
     def state_at(self, sha: str) -> Detector:
         """The approvals at ``sha``: its first-parent history replayed."""
         detector = Detector(self.policy)
-        try:
-            history = self._history(sha)
-            self._feed(detector, history, Position(), _Counter(len(history), None))
-        finally:
-            self.parser.ahead = Ahead()
+        with collector.paused():  # a scan makes many objects and no cycles
+            try:
+                history = self._history(sha)
+                self._feed(detector, history, Position(), _Counter(len(history), None))
+            finally:
+                self.parser.ahead = Ahead()
         return detector
 
     def scan(
@@ -301,10 +303,11 @@ class Scanner:
         When ``old`` is where this scanner's last scan ended, only the commits since
         are walked (the daemon's case: one push at a time).
         """
-        try:
-            return self._scan(new, old, progress)
-        finally:
-            self.parser.ahead = Ahead()  # the versions read ahead are for this scan only
+        with collector.paused():  # a scan makes many objects and no cycles
+            try:
+                return self._scan(new, old, progress)
+            finally:
+                self.parser.ahead = Ahead()  # the versions read ahead are for this scan only
 
     def _history(self, tip: str, since: str | None = None) -> list[Step]:
         """``tip``'s first-parent history, its task-file versions parsed while git walks it."""

@@ -31,6 +31,7 @@ from daemon.spec.tasks import core_of
 from daemon.spec.text import MAX_FILE_BYTES, split_lines
 
 _PLAIN: Final = bytes([Kind.TEXT, Kind.BLANK])
+_FLAT: Final = bytes([Kind.TEXT, Kind.BLANK, Kind.HEADING])  # no code, comments or front matter
 # Lines whose edit can change how other lines read: headings, fences, comments, tables,
 # thematic breaks (front matter), plain-text phase headers, and task-label lines.
 _STRUCTURAL_START: Final = re.compile(
@@ -140,17 +141,34 @@ def _edit(previous: CoreFile, old: bytes, new: bytes) -> _Edit | None:
     known = below if fits and new.endswith(memoryview(old)[line_end:]) else 0
     suffix = common_suffix(old, new, limit, known)
     end_old, end_new = len(old) - suffix, len(new) - suffix
-    if prefix <= len(old) // 2:
+    line_start = old.rfind(b"\n", 0, prefix) + 1
+    first = _task_line(previous, old, line_start, line_end if line_end >= 0 else len(old))
+    if first is None and prefix <= len(old) // 2:
         first = old.count(b"\n", 0, prefix)
-    else:  # counted from the nearer end: ``old`` has one line end per line (bar the last)
+    elif first is None:  # counted from the nearer end: one line end per line (bar the last)
         total = len(previous.kinds) - (0 if old.endswith(b"\n") or not old else 1)
         first = total - old.count(b"\n", prefix)
-    line_start = old.rfind(b"\n", 0, prefix) + 1
     old_last = min(first + old.count(b"\n", prefix, end_old), len(previous.kinds) - 1)
     delta = new.count(b"\n", prefix, end_new) - old.count(b"\n", prefix, end_old)
     if previous.kinds[first : old_last + 1].translate(None, _PLAIN):
         return None  # an edited line was code, a comment, a heading or front matter
     return _Edit(first, old_last, delta, line_start)
+
+
+def _task_line(previous: CoreFile, old: bytes, start: int, end: int) -> int | None:
+    """The index of the line ``old[start:end]`` when it is a task's first line, by its key.
+
+    Counting the line ends above it costs a pass over the file. In a file of text,
+    blank lines and headings only (no code, comments or front matter), a line that
+    reads as a list task is a task's first line: in an editable file, no other line
+    has its key. Elsewhere, or for any other line, None.
+    """
+    if previous.kinds.translate(None, _FLAT):
+        return None
+    lines = _lines_between(old, start, end)
+    found = recognize.list_task(0, lines[0]) if lines is not None and len(lines) == 1 else None
+    position = previous.index.get(task_key(found.literal)) if found is not None else None
+    return None if position is None else previous.spans[position][0] - 1
 
 
 def _task_range(spans: tuple[tuple[int, int], ...], edit: _Edit) -> tuple[int, int] | None:

@@ -41,6 +41,13 @@ _CHECKBOX_ID: Final = re.compile(rf"(?P<id>{_ANY_ID})(?=[\s:,;)\]—–]|-\s|$)[
 _ID_CHECKBOX: Final = re.compile(
     rf"(?P<indent>\s*)[-*+]\s+(?P<id>{_ANY_ID})\s+\[(?P<mark>[ xX])\]\s*(?P<rest>.*)$"
 )
+# The line spec-kit writes (``- [ ] T012 [P] [US1] Title``) when nothing in it needs the
+# general reading: no emphasis, code, links, comments or brackets in the title, one space
+# between the parts. :func:`spec_kit_task` reads it at once, as the general path would.
+_SPEC_KIT: Final = re.compile(
+    r"(?P<indent> *)- \[(?P<mark>[ xX])\] (?P<id>T\d{1,9}) (?P<tags>(?:\[[A-Za-z0-9]{1,40}\] )*)"
+    r"(?P<title>[A-Za-z0-9][^`*<>\[\]()\\\s]*(?: [^`*<>\[\]()\\\s]+)*)"
+)
 _BOLD_BULLET: Final = re.compile(r"(?P<indent>\s*)[-*+]\s+\*\*(?P<inner>[^*]+?)\*\*(?P<rest>.*)$")
 _LINE_ID: Final = re.compile(rf"(?P<id>{ID_PATTERN})\s*:\s+(?P<title>\S.*)$")
 _TASK_LABEL: Final = re.compile(r"\s*(?:Task|TASK)\s+(?P<n>\d+)\s*$")
@@ -135,6 +142,25 @@ def clear_cache() -> None:
 @functools.lru_cache(maxsize=16384)
 def _list_template(line: str) -> Start | None:
     """What a list line says, at index 0 (cached: history scans meet the same lines often)."""
+    return spec_kit_task(line) or general_list_task(line)
+
+
+def spec_kit_task(line: str) -> Start | None:
+    """A spec-kit checklist line read at once; None for any other line.
+
+    A test holds the two readings equal wherever this one reads a line.
+    """
+    match = _SPEC_KIT.fullmatch(line)
+    if match is None or "__" in line:  # "__" is emphasis to the general reading
+        return None
+    indent, mark, literal, run, title = match.groups()
+    tags, status = _tag_statuses(tuple(run[1:-2].split("] [")) if run else ())
+    done = mark != " " or status == "done"
+    return Start(0, Style.CHECKLIST, literal, title, tags, done, status, len(indent))
+
+
+def general_list_task(line: str) -> Start | None:
+    """What a list line says, at index 0, by the general reading."""
     index = 0
     match = _CHECKBOX.match(line)
     if match:

@@ -153,6 +153,24 @@ def test_structural_edits_fall_back() -> None:
         assert update(previous, old, new) is None
 
 
+def test_a_copy_of_a_task_line_in_code_is_not_the_task() -> None:
+    """A task's line found by its key stands for itself only where no code can copy it."""
+    for opener, closer in ((b"```", b"```"), (b"<!--", b"-->")):
+        task = b"# Tasks\n\n- [ ] T001 One\n\n"
+        old = task + opener + b"\n- [ ] T001 One\n" + closer + b"\n"
+        new = task + opener + b"\n- [x] T001 One\n" + closer + b"\n"  # only the copy ticked
+        previous = parse_cores(old, "tasks.md")
+        assert previous.editable
+        result = update(previous, old, new)
+        assert result is None or result == (parse_cores(new, "tasks.md"), frozenset())
+    # Where the file has no code, the task's own line is found by its key: the same result.
+    old = b"# Tasks\n\n- [ ] T001 One\n  - detail\n\n## Phase 2\n\n- [ ] T002 Two\n"
+    new = old.replace(b"- [ ] T002", b"- [x] T002")
+    result = update(parse_cores(old, "tasks.md"), old, new)
+    assert result is not None
+    assert result == (parse_cores(new, "tasks.md"), frozenset({"T2"}))
+
+
 @given(st.binary(max_size=64), st.binary(max_size=64))
 def test_common_prefix_and_suffix(a: bytes, b: bytes) -> None:
     """The binary searches find the longest common prefix and suffix."""

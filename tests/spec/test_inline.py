@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.spec import fields
+from daemon.spec import fields, recognize
 from daemon.spec.fields import leading_tags
 from daemon.spec.ids import _ID, _TASK_SEGMENT, is_task_like
 from daemon.spec.markdown import plain
 from daemon.spec.text import split_lines
 
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 _ONE_TAG = re.compile(r"\s*\[([^\[\]]{1,40})\]")
 
 
@@ -105,3 +107,116 @@ def test_characters_no_path_holds_are_the_listed_ones() -> None:
     for code in range(0x3000):
         char = chr(code)
         assert (fields._NOT_IN_PATHS.search(char) is not None) == (char in listed), repr(char)
+
+
+CHECKLIST_LINES = st.tuples(
+    st.sampled_from(["", "  ", "    ", "\t", " "]),
+    st.sampled_from(["- ", "-  ", "* ", "1. ", "-\t"]),
+    st.sampled_from(["[ ]", "[x]", "[X]", "[-]"]),
+    st.sampled_from([" ", "", "  "]),
+    st.sampled_from(["T001", "T-001", "T1", "T016b", "T0000000001", "US1", "T12"]),
+    st.lists(
+        st.sampled_from(
+            [
+                " [P]",
+                " [US1]",
+                " [approved]",
+                " [hold]",
+                " [x]",
+                " [Done]",
+                " [a b]",
+                " [ P ]",
+                "  [P]",
+                " [US1, US2]",
+            ]
+        ),
+        max_size=3,
+    ).map("".join),
+    st.sampled_from([" ", "  ", ": ", " — ", ""]),
+    st.lists(
+        st.sampled_from(
+            [
+                "Implement",
+                "part_1.py",
+                "__init__.py",
+                "**bold**",
+                "`code`",
+                "(done)",
+                "[link](x)",
+                "<!-- c -->",
+                "ü",
+                "a:b",
+                "x",
+                "",
+                "\u00a0",
+                "T2",
+                "—",
+            ]
+        ),
+        max_size=4,
+    ).map(" ".join),
+    st.sampled_from(["", " ", "\t"]),
+).map("".join)
+
+
+# Lines the short cut reads, bar one tricky word in the title.
+NEAR_SPEC_KIT = st.tuples(
+    st.sampled_from(["- [ ] T001 ", "  - [x] T12 [P] ", "- [X] T003 [US1] [approved] "]),
+    st.lists(st.sampled_from(["Build", "part_1.py", "x"]), min_size=1, max_size=3).map(" ".join),
+    st.sampled_from(
+        [
+            "",
+            " __init__.py",
+            " **b**",
+            " `c`",
+            " (done)",
+            " [l](x)",
+            " <!-- c -->",
+            " a:b",
+            " ü",
+            " \u00a0x",
+            "  two",
+            " ",
+            " [P]",
+            " T2",
+            " — x",
+            " a\\b",
+        ]
+    ),
+).map("".join)
+
+
+@given(CHECKLIST_LINES | NEAR_SPEC_KIT)
+@settings(max_examples=2000)
+def test_spec_kit_lines_read_as_the_general_reading_reads_them(line: str) -> None:
+    fast = recognize.spec_kit_task(line)
+    assert fast is None or fast == recognize.general_list_task(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "- [ ] T011 [P] [US3] Implement part 11 in backend/app/part_11.py",
+        "  - [x] T012 [approved] Ship it",
+        "- [X] T013 [P] [Done] Finished",
+        "- [ ] T014 Create models in backend/app/models.py",
+    ],
+)
+def test_spec_kit_lines_are_read_at_once(line: str) -> None:
+    fast = recognize.spec_kit_task(line)
+    assert fast is not None
+    assert fast == recognize.general_list_task(line)
+
+
+def test_spec_kit_reading_of_every_corpus_line() -> None:
+    """Every corpus line the short cut reads, it reads as the general reading does."""
+    if not CORPUS.exists():
+        pytest.skip(f"the shared corpus is not at {CORPUS}")
+    read = 0
+    for path in sorted(CORPUS.glob("*/*")):
+        for line in split_lines(path.read_bytes().decode("utf-8", "replace")):
+            fast = recognize.spec_kit_task(line)
+            if fast is not None:
+                read += 1
+                assert fast == recognize.general_list_task(line), (path.name, line)
+    assert read > 100  # spec-kit's own task files are in the corpus

@@ -1,0 +1,84 @@
+"""The cycle collector paused while scans run (daemon.collector)."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemon import collector
+from daemon.detect import Detector, Policy, Snapshot
+from daemon.git import Repo
+from daemon.scan import Parser, Scanner
+from daemon.spec.layout import DEFAULT_TASK_FILES
+from tests.gitrepo import GitRepo
+
+
+@pytest.fixture(autouse=True)
+def _collector_on() -> Iterator[None]:
+    gc.enable()
+    yield
+    gc.enable()
+
+
+def test_paused_within_and_resumed_after_even_on_error():
+    with collector.paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector.paused():
+        raise RuntimeError("scan failed")
+    assert gc.isenabled()
+
+
+def test_a_collector_kept_off_stays_off():
+    gc.disable()
+    with collector.paused():
+        pass
+    assert not gc.isenabled()
+
+
+def test_overlapping_blocks_resume_after_the_last():
+    """Two threads' scans: the first to end leaves the collector paused for the other."""
+    entered, first_ended, done = threading.Event(), threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def other() -> None:
+        with collector.paused():
+            entered.set()
+            assert first_ended.wait(timeout=30)
+            seen.append(gc.isenabled())
+        done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert entered.wait(timeout=30)
+    with collector.paused():
+        pass
+    first_ended.set()
+    assert done.wait(timeout=30)
+    thread.join(timeout=30)
+    assert seen == [False]  # still paused: the other thread's block had not ended
+    assert gc.isenabled()
+
+
+def test_a_scan_runs_with_the_collector_paused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    git = GitRepo(tmp_path / "repo")
+    git.commit("tasks", {"specs/001-a/tasks.md": "# Tasks\n\n- [ ] T001 [approved] One\n"})
+    states: list[bool] = []
+    feed = Detector.feed
+
+    def watched(self: Detector, snapshot: Snapshot) -> None:
+        states.append(gc.isenabled())
+        feed(self, snapshot)
+
+    monkeypatch.setattr(Detector, "feed", watched)
+    repo = Repo(git.path, DEFAULT_TASK_FILES)
+    scanner = Scanner(repo, Policy(), Parser())
+    report = scanner.scan(repo.resolve("HEAD"))
+    assert [a.task_id for a in report.result.approved] == ["T001"]
+    scanner.state_at(repo.resolve("HEAD"))
+    assert states == [False, False]  # the scan's commit, then state_at's replay of it
+    assert gc.isenabled()
