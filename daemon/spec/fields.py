@@ -167,6 +167,16 @@ def _as_path(token: str) -> str | None:
     return token if known or dotfile or nested_file else None
 
 
+def path_words(text: str) -> str:
+    """The words of ``text`` that hold a ``.`` or ``/``, one space apart.
+
+    A path token holds one or the other and no white space, and what it may touch
+    on either side reads white space as a boundary, so these words hold the same
+    tokens as the text (a test holds this), and the pattern reads much less.
+    """
+    return " ".join([word for word in text.split() if "." in word or "/" in word])
+
+
 def paths_in(text: str) -> tuple[str, ...]:
     """File and directory paths a task names, in order, without duplicates or URLs."""
     found: list[str] = []
@@ -179,7 +189,7 @@ def paths_in(text: str) -> tuple[str, ...]:
     if "`" in text:
         candidates += _CODE_SPAN.findall(text)
         rest = _CODE_SPAN.sub(" ", text)
-    candidates += _PATH_TOKEN.findall(rest)  # no groups: whole matches
+    candidates += _PATH_TOKEN.findall(path_words(rest))  # no groups: whole matches
     if any(name in rest for name in _BARE_FILES):
         candidates += [word for word in rest.split() if word.strip(".,;:()") in _BARE_FILES]
     for candidate in candidates:

@@ -101,6 +101,43 @@ def test_paths_in_named_examples(text: str, paths: tuple[str, ...]) -> None:
     assert fields.paths_in(text) == paths
 
 
+PATH_TEXT = st.lists(
+    st.sampled_from(
+        [
+            "a",
+            "/",
+            ".",
+            "b.py",
+            "x/y",
+            "-",
+            "@",
+            "~",
+            ":",
+            "{",
+            "}",
+            "[",
+            "]",
+            "_",
+            "1",
+            "é",
+            "\u2028",
+            "\x1c",
+            "\x85",
+            "\u00a0",
+        ]
+    )
+    | st.text(alphabet=" \t\n./a-{}:~@", max_size=4),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=3000)
+@given(PATH_TEXT)
+def test_path_tokens_are_found_in_the_words_that_hold_a_dot_or_slash(text: str) -> None:
+    """The words paths_in reads hold every path token of the text, in order."""
+    assert fields._PATH_TOKEN.findall(fields.path_words(text)) == fields._PATH_TOKEN.findall(text)
+
+
 def test_characters_no_path_holds_are_the_listed_ones() -> None:
     """The pattern that refuses a path token matches exactly the characters listed."""
     listed = set(" {}<>|*?\"'$=,")
