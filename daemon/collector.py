@@ -6,7 +6,9 @@ reference cycle, yet every 700 allocations start a collection that walks the you
 objects, and now and then one walks the whole heap: about 6% of a scan's
 instructions, and 18 ms pauses here (``bench/scan.py``). Reference counting still
 frees everything the scan drops at once; cycles made meanwhile elsewhere in the
-process wait for the collector's next run after the scan.
+process wait for the collector's next run after the scan. Should scans in several
+threads keep overlapping, a scan that ends collects once every ``LONGEST_PAUSE``
+seconds, so the rest of the process is never left without a collection.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -26,8 +29,11 @@ class _Pauses:
     lock: threading.Lock = field(default_factory=threading.Lock)
     holders: int = 0
     resume: bool = False
+    since: float = 0.0  # when the collector last ran (or the pause began)
+    clock: Callable[[], float] = time.monotonic
 
 
+LONGEST_PAUSE: Final = 10.0  # seconds overlapping scans may keep the collector paused
 _PAUSES: Final = _Pauses()
 
 
@@ -42,6 +48,7 @@ def paused() -> Iterator[None]:
     with pauses.lock:
         if pauses.holders == 0:
             pauses.resume = gc.isenabled()
+            pauses.since = pauses.clock()
             gc.disable()
         pauses.holders += 1
     try:
@@ -49,5 +56,11 @@ def paused() -> Iterator[None]:
     finally:
         with pauses.lock:
             pauses.holders -= 1
+            collect = False
             if pauses.holders == 0 and pauses.resume:
                 gc.enable()
+            elif pauses.resume and pauses.clock() - pauses.since > LONGEST_PAUSE:
+                collect = True  # others still scan: collect once, and pause on
+                pauses.since = pauses.clock()
+        if collect:
+            gc.collect()  # outside the lock: a finalizer may scan too

@@ -82,3 +82,28 @@ def test_a_scan_runs_with_the_collector_paused(tmp_path: Path, monkeypatch: pyte
     scanner.state_at(repo.resolve("HEAD"))
     assert states == [False, False]  # the scan's commit, then state_at's replay of it
     assert gc.isenabled()
+
+
+def test_overlapping_scans_collect_now_and_then(monkeypatch: pytest.MonkeyPatch):
+    """Scans that keep overlapping still let a collection run every LONGEST_PAUSE seconds."""
+    now = [0.0]
+    monkeypatch.setattr(collector._PAUSES, "clock", lambda: now[0])
+    runs: list[str] = []
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            runs.append(phase)
+
+    gc.callbacks.append(watch)
+    try:
+        with collector.paused():
+            with collector.paused():  # another thread's scan, ending before the first
+                pass
+            assert runs == []  # a short overlap: no collection
+            with collector.paused():
+                now[0] += collector.LONGEST_PAUSE + 1
+            assert runs == ["start"]  # a long one: one collection as the inner scan ended
+            assert not gc.isenabled()
+    finally:
+        gc.callbacks.remove(watch)
+    assert gc.isenabled()

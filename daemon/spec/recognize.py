@@ -45,7 +45,7 @@ _ID_CHECKBOX: Final = re.compile(
 # general reading: no emphasis, code, links, comments or brackets in the title, one space
 # between the parts. :func:`spec_kit_task` reads it at once, as the general path would.
 _SPEC_KIT: Final = re.compile(
-    r"(?P<indent> *)- \[(?P<mark>[ xX])\] (?P<id>T\d{1,9}) (?P<tags>(?:\[[A-Za-z0-9]{1,40}\] )*)"
+    r"(?P<indent> *)- \[(?P<mark>[ xX])\] (?P<id>T[0-9]{1,9}) (?P<tags>(?:\[[A-Za-z0-9]{1,40}\] )*)"
     r"(?P<title>[A-Za-z0-9][^`*<>\[\]()\\\s]*(?: [^`*<>\[\]()\\\s]+)*)"
 )
 _BOLD_BULLET: Final = re.compile(r"(?P<indent>\s*)[-*+]\s+\*\*(?P<inner>[^*]+?)\*\*(?P<rest>.*)$")

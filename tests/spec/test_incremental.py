@@ -265,3 +265,15 @@ def test_a_structure_rebuilt_from_kinds_keeps_front_matter_and_headings() -> Non
     assert core.editable
     assert rescan(lines, core.kinds) == scan(lines, "tasks.md")
     assert rescan(lines, core.kinds).front == (0, 2)
+
+
+def test_an_edit_that_makes_the_file_a_yaml_task_list_is_read_in_full() -> None:
+    """A file whose first line reads ``key:`` is Markdown until a YAML task list parses."""
+    old = b"tasks:\n- [ ] T2 short\n"
+    previous = parse_cores(old, "tasks.md")
+    assert previous.editable
+    assert [c.id for c in previous.cores] == ["T2"]
+    for new in (old + b"  - id: T001\n", b"# Title\n\n" + old + b"  - id: T001\n"):
+        assert [c.id for c in parse_cores(new, "tasks.md").cores] == ["T001"]
+        result = update(previous, old, new)
+        assert result is None or result[0] == parse_cores(new, "tasks.md")

@@ -151,7 +151,7 @@ CHECKLIST_LINES = st.tuples(
     st.sampled_from(["- ", "-  ", "* ", "1. ", "-\t"]),
     st.sampled_from(["[ ]", "[x]", "[X]", "[-]"]),
     st.sampled_from([" ", "", "  "]),
-    st.sampled_from(["T001", "T-001", "T1", "T016b", "T0000000001", "US1", "T12"]),
+    st.sampled_from(["T001", "T-001", "T1", "T016b", "T0000000001", "US1", "T12", "T١٢", "T１"]),
     st.lists(
         st.sampled_from(
             [
@@ -198,7 +198,15 @@ CHECKLIST_LINES = st.tuples(
 
 # Lines the short cut reads, bar one tricky word in the title.
 NEAR_SPEC_KIT = st.tuples(
-    st.sampled_from(["- [ ] T001 ", "  - [x] T12 [P] ", "- [X] T003 [US1] [approved] "]),
+    st.sampled_from(
+        [
+            "- [ ] T001 ",
+            "  - [x] T12 [P] ",
+            "- [X] T003 [US1] [approved] ",
+            "- [ ] T١٢ ",
+            "- [ ] T٠٠١ [P] ",
+        ]
+    ),
     st.lists(st.sampled_from(["Build", "part_1.py", "x"]), min_size=1, max_size=3).map(" ".join),
     st.sampled_from(
         [
@@ -243,6 +251,13 @@ def test_spec_kit_lines_are_read_at_once(line: str) -> None:
     fast = recognize.spec_kit_task(line)
     assert fast is not None
     assert fast == recognize.general_list_task(line)
+
+
+def test_ids_with_other_scripts_digits_are_not_task_ids() -> None:
+    """A pattern's digit class would take Arabic-Indic or fullwidth digits; task IDs are ASCII."""
+    for line in ("- [ ] T١٢ Title", "- [ ] T１ Title", "- [ ] T٠٠١ [P] Build x"):
+        assert recognize.spec_kit_task(line) is None
+        assert recognize.general_list_task(line) is None
 
 
 def test_spec_kit_reading_of_every_corpus_line() -> None:
