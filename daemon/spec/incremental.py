@@ -7,11 +7,14 @@ them, and runs the core pass on that window alone. When only one task's first
 line changed in place (the commonest edit), that task's block alone is read.
 
 It only does so when the result is certain to equal a full parse: the file has
-only list tasks (checklists, bold-ID bullets) and no findings, the edited lines
-were and are plain text (no headings, fences, comments, tables, rules, front
-matter or phase lines), and the window holds the same task keys in the same
-order. Otherwise it returns None and the caller parses the whole file. A
-property test holds the two paths equal (``tests/spec/test_incremental.py``).
+only list tasks (checklists, bold-ID bullets), no findings and no first content
+line YAML could read (``key:``), the edited lines were and are plain text (no
+headings, fences, comments, tables, rules, front matter or phase lines), and the
+window holds the same task keys in the same order. An edit above the first task
+never qualifies, and a task's line stays a list item, so the first content line
+(the first task's or one above it) never comes to read ``key:``. Otherwise it
+returns None and the caller parses the whole file. A property test holds
+the two paths equal (``tests/spec/test_incremental.py``).
 """
 
 from __future__ import annotations
@@ -29,11 +32,8 @@ from daemon.spec.markdown import KIND_OF, Kind, scan
 from daemon.spec.model import CoreFile, TaskCore
 from daemon.spec.tasks import core_of
 from daemon.spec.text import MAX_FILE_BYTES, split_lines
-from daemon.spec.yamldoc import looks_like_yaml
 
 _PLAIN: Final = bytes([Kind.TEXT, Kind.BLANK])
-# Lines the YAML test skips, in plain ASCII: blank ones and "#" ones (headings, comments).
-_SKIPPED_HEAD: Final = re.compile(rb"(?:[ \t\r]*(?:#[^\n]*)?\n)*")
 _FLAT: Final = bytes([Kind.TEXT, Kind.BLANK, Kind.HEADING])  # no code, comments or front matter
 # Lines whose edit can change how other lines read: headings, fences, comments, tables,
 # thematic breaks (front matter), plain-text phase headers, and task-label lines.
@@ -97,26 +97,6 @@ def _lines_between(data: bytes, start: int, end: int) -> tuple[str, ...] | None:
         return split_lines(chunk.decode("utf-8"))
     except UnicodeDecodeError:
         return None
-
-
-def _may_be_yaml(data: bytes) -> bool:
-    """Whether the file may parse as a YAML task list (its first content line is ``key:``).
-
-    An edit anywhere can then turn it into one, or out of one: only a full parse decides.
-    """
-    start = _SKIPPED_HEAD.match(data).end()  # type: ignore[union-attr]  # matches at 0
-    while start < len(data):
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end
-        try:
-            line = data[start:end].decode("utf-8")
-        except UnicodeDecodeError:
-            return True  # let the full parse judge
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            return looks_like_yaml(split_lines(line))
-        start = end + 1
-    return False
 
 
 def _back(data: bytes, offset: int, lines: int) -> int:
@@ -303,8 +283,6 @@ def update(
     if old == new:
         return previous, frozenset()
     if not previous.editable or not previous.spans or len(new) > max_bytes:
-        return None
-    if _may_be_yaml(new):
         return None
     edit = _edit(previous, old, new)
     tasks = _task_range(previous.spans, edit) if edit is not None else None

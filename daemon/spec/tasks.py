@@ -47,11 +47,13 @@ class _Read:
     findings: list[Finding]
     yaml: dict[str, YamlTask] | None = None
     structure: Structure | None = None  # a Markdown file's, for the detail pass
+    may_be_yaml: bool = False  # the first content line reads ``key:`` (YAML or not)
 
 
 def _read(document: Document) -> _Read:
     lines, path = document.lines, document.path
-    if lines and looks_like_yaml(lines):
+    may_be_yaml = looks_like_yaml(lines)
+    if may_be_yaml:
         parsed = yaml_tasks(lines, path)
         if parsed is not None:
             entries, approval, findings = parsed
@@ -60,19 +62,29 @@ def _read(document: Document) -> _Read:
             by_key = {block.key: entry_at[block.first + 1] for block in blocks}
             all_findings = [*document.findings, *findings, *duplicates]
             kinds = (Kind.TEXT,) * len(lines)
-            return _Read(document, kinds, blocks, approval, all_findings, yaml=by_key)
+            return _Read(
+                document, kinds, blocks, approval, all_findings, yaml=by_key, may_be_yaml=True
+            )
     structure = scan(lines, path)
     approval, fm_findings = front_matter(lines, structure.front, path)
     blocks, duplicates = unique(find_blocks(lines, structure), path)
     findings = [*document.findings, *structure.findings, *fm_findings, *duplicates]
-    return _Read(document, structure.kinds, blocks, approval, findings, structure=structure)
+    return _Read(
+        document,
+        structure.kinds,
+        blocks,
+        approval,
+        findings,
+        structure=structure,
+        may_be_yaml=may_be_yaml,
+    )
 
 
 def parse_cores(data: bytes, path: str, *, max_bytes: int = MAX_FILE_BYTES) -> CoreFile:
     """The core facts of every task in a task file (the detection path; never raises)."""
     read = _read(decode(data, path, max_bytes=max_bytes))
     return core_file(
-        path, read.blocks, read.approval, read.findings, read.kinds, yaml=read.yaml is not None
+        path, read.blocks, read.approval, read.findings, read.kinds, may_be_yaml=read.may_be_yaml
     )
 
 
@@ -83,11 +95,16 @@ def core_file(
     findings: list[Finding],
     kinds: tuple[Kind, ...],
     *,
-    yaml: bool = False,
+    may_be_yaml: bool = False,
 ) -> CoreFile:
-    """Assemble a :class:`CoreFile` from blocks."""
+    """Assemble a :class:`CoreFile` from blocks.
+
+    A file YAML may read (``may_be_yaml``) is not editable: an edit anywhere below its
+    first line may complete a YAML task list (:mod:`daemon.spec.incremental`).
+    """
     cores = tuple([core_of(block) for block in blocks])
-    editable = not yaml and not findings and all(b.start.style in LOCAL_STYLES for b in blocks)
+    local = all(b.start.style in LOCAL_STYLES for b in blocks)
+    editable = not may_be_yaml and not findings and local
     return CoreFile(
         path=path,
         cores=cores,

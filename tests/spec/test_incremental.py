@@ -268,12 +268,22 @@ def test_a_structure_rebuilt_from_kinds_keeps_front_matter_and_headings() -> Non
 
 
 def test_an_edit_that_makes_the_file_a_yaml_task_list_is_read_in_full() -> None:
-    """A file whose first line reads ``key:`` is Markdown until a YAML task list parses."""
+    """A file is Markdown until a YAML task list parses; where YAML may read it, edits reread it.
+
+    A first content line ``key:`` makes a file one YAML may read: any edit below can
+    complete a task list. Otherwise only an edit from that first line up can.
+    """
     old = b"tasks:\n- [ ] T2 short\n"
     previous = parse_cores(old, "tasks.md")
-    assert previous.editable
     assert [c.id for c in previous.cores] == ["T2"]
-    for new in (old + b"  - id: T001\n", b"# Title\n\n" + old + b"  - id: T001\n"):
-        assert [c.id for c in parse_cores(new, "tasks.md").cores] == ["T001"]
-        result = update(previous, old, new)
-        assert result is None or result[0] == parse_cores(new, "tasks.md")
+    assert not previous.editable
+    cases = [
+        (old, old + b"  - id: T001\n"),
+        (b"note\n- id: T001\n- [ ] T2 short\n", b"tasks:\n- id: T001\n- [ ] T2 short\n"),
+        (b"# T\nnote\ntasks:\n  - id: T001\n- [ ] T2 short\n",
+         b"# T\n\ntasks:\n  - id: T001\n- [ ] T2 short\n"),
+    ]  # fmt: skip
+    for before, after in cases:
+        assert [c.id for c in parse_cores(after, "tasks.md").cores] == ["T001"]
+        result = update(parse_cores(before, "tasks.md"), before, after)
+        assert result is None or result[0] == parse_cores(after, "tasks.md")
