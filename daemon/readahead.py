@@ -7,8 +7,7 @@ a thread of its own, which asks ``git cat-file`` for each commit's task-file ver
 as git reports it, while the caller's thread parses every version that has come:
 the newest version of each file in full, each older one from the next newer one
 (:func:`daemon.spec.incremental.update` runs either way). Over a whole history the
-tip's versions are read in this process and parsed first, while ``git log`` starts
-walking: no wait for ``cat-file`` to start and send them. The scan then replays
+tip's versions are asked for first, before ``git log`` starts. The scan then replays
 the history oldest first with every version already parsed (:class:`Ahead`); what the
 byte budget left out is read then, as before. The results equal a full parse of each
 version (the incremental reader's property test), so the scan's outcome does not
@@ -72,23 +71,20 @@ class _Reader:
     newer: dict[str, _Version | None] = field(default_factory=dict)
     requested: set[str] = field(default_factory=set)
 
-    def read_tip(self, tip: str) -> list[tuple[str, FileEntry, bytes]]:
-        """The task files at ``tip`` read ahead, read here (one version each: no git needed).
+    def ask_tip(self, tip: str) -> list[tuple[str, FileEntry]]:
+        """Ask git for the task files at ``tip``, and return those it will send.
 
         When the whole history is walked, each is its file's newest version, so it can
         be parsed while git log walks to the first commit that reports it.
         """
-        found = []
+        wanted = []
         for path, entry in sorted(self.repo.task_files(self.repo.tree_of(tip)).items()):
-            if entry.regular and self.ask(entry, fetch=False):
-                try:
-                    found.append((path, entry, self.repo.blob(entry.blob)))
-                except RepositoryError:
-                    continue  # left to the scan, which reports it
-        return found
+            if entry.regular and self.ask(entry):
+                wanted.append((path, entry))
+        return wanted
 
-    def ask(self, entry: FileEntry, *, fetch: bool = True) -> bool:
-        """Whether the version will be read ahead (with ``fetch``, asking git if it is new)."""
+    def ask(self, entry: FileEntry) -> bool:
+        """Whether the version will be read ahead (asking git for it if it is new)."""
         size = _size(self.repo, entry) if entry.regular else None
         if size is None or size > self.max_bytes:
             return False
@@ -98,8 +94,7 @@ class _Reader:
             return False
         self.budget -= size
         self.requested.add(entry.blob)
-        if fetch:
-            self.blobs.request([entry.blob])
+        self.blobs.request([entry.blob])
         return True
 
     def parse(self, path: str, entry: FileEntry | None) -> None:
@@ -108,14 +103,10 @@ class _Reader:
             self.newer[path] = None
             return
         data = self.blobs.take(entry.blob) if entry is not None else None
+        newest = path not in self.newer
         if entry is None or data is None:
             self.newer[path] = None  # not read ahead: the next older version starts afresh
             return
-        self.parse_read(path, entry, data)
-
-    def parse_read(self, path: str, entry: FileEntry, data: bytes) -> None:
-        """Parse one version, read already."""
-        newest = path not in self.newer
         newer = self.newer.get(path)
         result = update(newer.core, newer.data, data, max_bytes=self.max_bytes) if newer else None
         if newer is not None and result is not None:
@@ -138,22 +129,26 @@ class _Walk(threading.Thread):
     Only this thread reads the log and asks for blobs (writing their ids to git itself,
     a stretch of the log's at a time); the caller's thread parses, so the reader's
     chains are touched by one thread.
-    ``versions`` hands over the versions in order, then None; ``parsed`` names the
-    versions the caller parses first (the tip's blobs, by path).
+    ``versions`` hands over the versions in order, then None; over a whole history
+    (``tip`` given) the tip's versions come first, asked for before the log is read.
     A failure of the walk is raised by :meth:`steps`.
     """
 
-    def __init__(self, log: LogStream, reader: _Reader, parsed: dict[str, str]) -> None:
+    def __init__(self, log: LogStream, reader: _Reader, tip: str | None) -> None:
         super().__init__(name="speckitd-log", daemon=True)
-        self._log, self._reader, self._parsed = log, reader, dict(parsed)
+        self._log, self._reader, self._tip = log, reader, tip
         self._steps: list[Step] = []
         self._failure: BaseException | None = None
         self.versions: queue.SimpleQueue[tuple[str, FileEntry | None] | None]
         self.versions = queue.SimpleQueue()
 
     def run(self) -> None:
-        reader, early = self._reader, self._parsed
+        reader = self._reader
         try:
+            early = {}
+            for path, newest in reader.ask_tip(self._tip) if self._tip else []:
+                early[path] = newest.blob
+                self.versions.put((path, newest))
             # Ids go to git in one write per stretch of the log read, before reading on.
             for step in self._log.steps(before_reading=reader.blobs.send):
                 self._steps.append(step)
@@ -187,15 +182,11 @@ def read_ahead(
     The newest versions are parsed ahead up to ``budget`` bytes; versions over
     ``max_bytes``, symlinks and what git lacks are left to the scan.
     """
-    # git log first: started while another git starts, a process took 1-5 ms to start here.
-    with repo.log_stream(tip, since) as log, repo.blob_stream(direct=True) as blobs:
+    with repo.blob_stream(direct=True) as blobs, repo.log_stream(tip, since) as log:
         reader = _Reader(repo, blobs, max_bytes, budget)
-        newest = reader.read_tip(tip) if since is None else []
-        walk = _Walk(log, reader, {path: entry.blob for path, entry, _ in newest})
+        walk = _Walk(log, reader, tip if since is None else None)
         walk.start()
         try:
-            for path, entry, data in newest:
-                reader.parse_read(path, entry, data)
             while (version := walk.versions.get()) is not None:
                 reader.parse(*version)
         finally:

@@ -136,14 +136,9 @@ def test_the_tip_is_read_first_only_over_the_whole_history(history: GitRepo):
     newest = FileEntry(history.head(f"HEAD:{TASKS}"), regular=True)
     with repo.blob_stream(direct=True) as blobs:
         reader = _Reader(repo, blobs, 4096, 1 << 20)
-        read = reader.read_tip(tip)
-        # OTHER is over max_bytes at the tip: only TASKS is read, here, not asked of git.
-        assert read == [(TASKS, newest, repo.blob(newest.blob))]
-        assert reader.budget == (1 << 20) - len(read[0][2])
-        for version in read:
-            reader.parse_read(*version)
-        handed = _walked(_Walk(_Log(), reader, {TASKS: newest.blob}), reader)  # type: ignore[arg-type]
-    assert handed == []  # the walk hands over nothing more: its log is empty
+        handed = _walked(_Walk(_Log(), reader, tip), reader)  # type: ignore[arg-type]
+    # OTHER is over max_bytes at the tip: only TASKS is asked for, and parsed at once.
+    assert handed == [(TASKS, newest)]
     assert reader.ahead.full_parses == 1
     _, whole = read_ahead(repo, tip, None, max_bytes=4096, budget=1 << 20)
     assert whole.full_parses + whole.incremental == len(whole.versions)  # each parsed once
@@ -163,9 +158,7 @@ def test_a_tip_version_git_log_does_not_confirm_is_not_built_on(history: GitRepo
     log = _Log(Step("0" * 40, trailer=False, changes=((TASKS, other),)))
     with repo.blob_stream(direct=True) as blobs:
         reader = _Reader(repo, blobs, 4096, 1 << 20)
-        for version in reader.read_tip(tip):
-            reader.parse_read(*version)
-        walk = _Walk(log, reader, {TASKS: newest})  # type: ignore[arg-type]
+        walk = _Walk(log, reader, tip)  # type: ignore[arg-type]
         _walked(walk, reader)
         assert len(walk.steps()) == 1
     assert reader.ahead.full_parses == 2  # the tip's, then this one afresh: no chain from the tip
@@ -201,7 +194,7 @@ def test_a_walk_ends_when_its_git_is_stopped(history: GitRepo):
     stream = repo.blob_stream(direct=True)
     with stream as blobs, repo.log_stream(repo.resolve("HEAD"), None) as log:
         log.stop()
-        walk = _Walk(log, _Reader(repo, blobs, 4096, 1 << 20), {})
+        walk = _Walk(log, _Reader(repo, blobs, 4096, 1 << 20), None)
         walk.start()
         walk.join(timeout=60)
         assert not walk.is_alive()
