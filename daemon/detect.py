@@ -215,18 +215,18 @@ class Detector:
                 continue
             known = self.facts.setdefault(path, {})
             wanted = work[path]
-            if wanted is None:
-                wanted = set(parsed.index)
-                for stale in [key for key in known if key not in wanted]:
+            if wanted is None:  # every task, in document order
+                tasks = parsed.cores
+                for stale in [key for key in known if key not in parsed.index]:
                     self._withdraw((path, stale), commit.sha, Reason.REMOVED)
                     del known[stale]
-            for key in sorted(wanted, key=lambda k: parsed.index.get(k, -1)):
-                task = parsed.task(key)
-                if task is None:
-                    continue
-                if key not in known and (task.key, task.digest) in moved:
+            else:
+                ordered = sorted(wanted, key=lambda k: parsed.index.get(k, -1))
+                tasks = tuple(task for key in ordered if (task := parsed.task(key)) is not None)
+            for task in tasks:
+                if task.key not in known and (task.key, task.digest) in moved:
                     self._move(moved.pop((task.key, task.digest)), path)
-                self._apply(parsed, task, commit, refusal, (path, key) in targets)
+                self._apply(parsed, task, commit, refusal, (path, task.key) in targets)
         for path in gone:
             for key in self.facts.pop(path, {}):
                 self._withdraw((path, key), commit.sha, Reason.REMOVED)

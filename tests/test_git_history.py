@@ -131,14 +131,42 @@ def test_records_read_in_any_chunks_are_the_same(repo: GitRepo):
     repo.commit("work\n\nApproved-Tasks: T001\n", {"specs/001-a/tasks.md": "- [x] T001 One\n"})
     (repo.path / TASKS).unlink()
     repo.commit("delete")
-    argv = ["git", "-C", str(repo.path), "log", "--first-parent", "-z", "--format=%x01%H%x02%B"]
+    argv = ["git", "-C", str(repo.path), "log", "--first-parent", "-z"]
+    argv += ["--format=%x01%H%x02%e%x03%B"]
     argv += ["--sparse", "--root", "--raw", "--no-abbrev", "--no-renames", "HEAD", "--", "specs"]
     out = subprocess.run(argv, capture_output=True, check=True).stdout
     whole = list(_records([out]))
     assert [len(files) for _, _, files in whole] == [1, 1, 1]
+    assert [trailer for _, trailer, _ in whole] == [False, True, False]
     for cut in range(1, len(out)):
         assert list(_records([out[:cut], out[cut:]])) == whole
     assert list(_records([bytes([b]) for b in out])) == whole
+
+
+def test_control_bytes_in_messages_and_paths_do_not_split_records(repo: GitRepo):
+    """A message or a path may hold the bytes that mark git's fields; only NUL ends them."""
+    odd = "specs/\x01:a\x02\x03/tasks.md"
+    repo.commit("one \x01f\x02\x03 approved-\n\nbody \x01x", {odd: "- [ ] T001 One\n"})
+    repo.commit("two", {TASKS: "- [ ] T002 Two\n"})
+    argv = ["git", "-C", str(repo.path), "log", "--first-parent", "-z"]
+    argv += ["--format=%x01%H%x02%e%x03%B"]
+    argv += ["--sparse", "--root", "--raw", "--no-abbrev", "--no-renames", "HEAD", "--", "specs"]
+    out = subprocess.run(argv, capture_output=True, check=True).stdout
+    whole = list(_records([out]))
+    assert [(trailer, [path for path, _ in files]) for _, trailer, files in whole] == [
+        (False, [TASKS]),
+        (True, [odd]),
+    ]
+    for cut in range(1, len(out)):
+        assert list(_records([out[:cut], out[cut:]])) == whole
+
+
+def test_output_that_is_not_git_log_is_an_error():
+    """Bytes that are neither a commit nor a changed file stop the walk with a clear error."""
+    with pytest.raises(RepositoryError, match="unexpected git log output"):
+        list(_records([b"\x01" + b"a" * 40 + b"\x02\x03m\0junk\0\x01" + b"b" * 40 + b"\x02\x03\0"]))
+    with pytest.raises(RepositoryError, match="unexpected git log output"):
+        list(_records([b"\x01" + b"a" * 40 + b"\x02\x03m\0trailing"]))
 
 
 def test_a_stalled_walk_is_stopped(repo: GitRepo, monkeypatch: pytest.MonkeyPatch):

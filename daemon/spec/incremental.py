@@ -145,7 +145,8 @@ def _edit(previous: CoreFile, old: bytes, new: bytes) -> _Edit | None:
     suffix = common_suffix(old, new, limit, known)
     end_old, end_new = len(old) - suffix, len(new) - suffix
     line_start = old.rfind(b"\n", 0, prefix) + 1
-    first = _task_line(previous, old, line_start, line_end if line_end >= 0 else len(old))
+    k = _task_at(previous, old, line_start, line_end if line_end >= 0 else len(old))
+    first = previous.spans[k][0] - 1 if k is not None else None
     if first is None and prefix <= len(old) // 2:
         first = old.count(b"\n", 0, prefix)
     elif first is None:  # counted from the nearer end: one line end per line (bar the last)
@@ -158,8 +159,35 @@ def _edit(previous: CoreFile, old: bytes, new: bytes) -> _Edit | None:
     return _Edit(first, old_last, delta, line_start)
 
 
-def _task_line(previous: CoreFile, old: bytes, start: int, end: int) -> int | None:
-    """The index of the line ``old[start:end]`` when it is a task's first line, by its key.
+def _one_line(previous: CoreFile, old: bytes, new: bytes) -> tuple[CoreFile, frozenset[str]] | None:
+    """The commonest edit, found without measuring it: one task's first line, rewritten.
+
+    When ``new`` is ``old`` with one whole line replaced by one line (the bytes above
+    and below it the same) and that line is a task's first line, the task is read
+    again from its block (:func:`_retitle`). Any other edit returns None, and
+    :func:`update` measures it (:func:`_edit`).
+    """
+    if new.startswith((codecs.BOM_UTF8, *_WIDE_BOMS)) or old.startswith(_WIDE_BOMS):
+        return None
+    if new.startswith(b"---") and not previous.kinds.startswith(bytes([Kind.FRONT])):
+        return None
+    prefix = common_prefix(old, new)
+    end_old = old.find(b"\n", prefix)
+    end_new = len(new) - (len(old) - end_old)
+    if end_old < 0 or end_new < prefix or new.find(b"\n", prefix, end_new) >= 0:
+        return None
+    if not new.endswith(memoryview(old)[end_old:]):
+        return None  # more than that line changed
+    line_start = old.rfind(b"\n", 0, prefix) + 1
+    k = _task_at(previous, old, line_start, end_old)
+    if k is None:
+        return None
+    first = previous.spans[k][0] - 1
+    return _retitle(previous, old, new, _Edit(first, first, 0, line_start), k)
+
+
+def _task_at(previous: CoreFile, old: bytes, start: int, end: int) -> int | None:
+    """The task whose first line is ``old[start:end]`` (its position), found by its key.
 
     Counting the line ends above it costs a pass over the file. In a file of text,
     blank lines and headings only (no code, comments or front matter), a line that
@@ -170,8 +198,7 @@ def _task_line(previous: CoreFile, old: bytes, start: int, end: int) -> int | No
         return None
     lines = _lines_between(old, start, end)
     found = recognize.list_task(0, lines[0]) if lines is not None and len(lines) == 1 else None
-    position = previous.index.get(task_key(found.literal)) if found is not None else None
-    return None if position is None else previous.spans[position][0] - 1
+    return previous.index.get(task_key(found.literal)) if found is not None else None
 
 
 def _task_range(spans: tuple[tuple[int, int], ...], edit: _Edit) -> tuple[int, int] | None:
@@ -284,6 +311,9 @@ def update(
         return previous, frozenset()
     if not previous.editable or not previous.spans or len(new) > max_bytes:
         return None
+    quick = _one_line(previous, old, new)
+    if quick is not None:
+        return quick
     edit = _edit(previous, old, new)
     tasks = _task_range(previous.spans, edit) if edit is not None else None
     if edit is not None and tasks is not None:
