@@ -150,9 +150,9 @@ class _Walk(threading.Thread):
                 early[path] = newest.blob
                 self.versions.put((path, newest))
             # Ids go to git in one write per stretch of the log read, before reading on.
-            for step in self._log.steps(before_reading=reader.blobs.send):
-                self._steps.append(step)
-                for path, entry in step.changes:
+            for batch in self._log.batches(before_reading=reader.blobs.send):
+                self._steps += batch
+                for path, entry in (change for step in batch for change in step.changes):
                     tip = early.pop(path, None)
                     if tip is not None:
                         if entry is not None and entry.blob == tip:

@@ -124,9 +124,9 @@ class _Log:
     def __init__(self, *steps: Step) -> None:
         self._steps = steps
 
-    def steps(self, before_reading: Callable[[], None]) -> Iterator[Step]:
+    def batches(self, before_reading: Callable[[], None]) -> Iterator[list[Step]]:
         before_reading()  # as git log does before each read
-        yield from self._steps
+        yield list(self._steps)
 
 
 def test_the_tip_is_read_first_only_over_the_whole_history(history: GitRepo):

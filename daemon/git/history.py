@@ -10,6 +10,7 @@ to the few paths git reports.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import tempfile
@@ -54,6 +55,10 @@ class Step(NamedTuple):
     sha: str
     trailer: bool
     changes: Changes = ()
+
+
+# A Step from its fields, made in C: the generated ``__new__`` is a Python call per commit.
+_step: Final = functools.partial(tuple.__new__, Step)
 
 
 def pathspecs(globs: tuple[str, ...]) -> list[str] | None:
@@ -110,23 +115,30 @@ class LogStream:
         # A file, not a pipe, so that git never stalls on a full one; closed by close().
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115
         try:
+            # GIT_FLUSH=0: git writes its output a buffer at a time, not a commit at a time
+            # (thousands of writes, and as many wake-ups of the reader, for a long history).
             self._process = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=self._errors, env=git_env()
+                argv, stdout=subprocess.PIPE, stderr=self._errors, env=git_env({"GIT_FLUSH": "0"})
             )
         except OSError as error:
             self._errors.close()
             raise RepositoryError(f"git log could not run: {error}") from None
         widen(self._process.stdout)  # git walks on while the caller parses what it sent
 
-    def steps(self, before_reading: Callable[[], None] = _nothing) -> Iterator[Step]:
-        """The commits, newest first; a RepositoryError quoting git if it fails.
+    def steps(self) -> Iterator[Step]:
+        """The commits, newest first; a RepositoryError quoting git if it fails."""
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self, before_reading: Callable[[], None] = _nothing) -> Iterator[list[Step]]:
+        """The commits, newest first, a stretch of git's output at a time (see :meth:`steps`).
 
         ``before_reading`` is called each time the commits read so far have been handed
         over and more output is to be read (a caller may send what it gathered then).
         """
         matchers = self._matchers
         chunks = self._chunks(before_reading)
-        yield from _records(chunks, lambda path: any(m.match(path) for m in matchers))
+        yield from _batches(chunks, lambda path: any(m.match(path) for m in matchers))
         if self._process.wait() != 0:
             self._errors.seek(0)
             lines = self._errors.read().decode("utf-8", "replace").strip().splitlines()
@@ -168,64 +180,78 @@ class LogStream:
         self.close()
 
 
-def _tokens(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """NUL-separated tokens across chunk boundaries (in linear time, however long a token)."""
-    pending: list[bytes] = []
-    for chunk in chunks:
-        parts = chunk.split(b"\0")
-        if len(parts) == 1:
-            pending.append(chunk)
-            continue
-        pending.append(parts[0])
-        yield b"".join(pending)
-        yield from parts[1:-1]
-        pending = [parts[-1]]
-    rest = b"".join(pending)
-    if rest:
-        yield rest
-
-
 def _every(_path: str) -> bool:
     return True
 
 
 def _records(chunks: Iterable[bytes], keep: Callable[[str], bool] = _every) -> Iterator[Step]:
-    r"""Per commit, newest first: its id, whether its message may carry a trailer, its files.
+    """Per commit, newest first: its id, whether its message may carry a trailer, its files."""
+    for batch in _batches(chunks, keep):
+        yield from batch
+
+
+def _batches(chunks: Iterable[bytes], keep: Callable[[str], bool] = _every) -> Iterator[list[Step]]:
+    r"""The commits each chunk of output completes (see :func:`_records`), newest first.
 
     Records are ``\x01<id>\x02<encoding>\x03<message>`` then, with ``--raw -z``, a
     ``:modes ids status`` token and a path token per file, all NUL-separated. git cuts
     a message at its first NUL, so a message cannot end a record early. Only the files
-    whose path ``keep`` accepts are kept. One loop, no tuples between stages: a
-    history's commits pass through here one by one.
+    whose path ``keep`` accepts are kept. A commit is handed over once the next one
+    starts (its files may come in the next chunk). One loop over each chunk's tokens,
+    and one list per chunk, not a generator step per commit: a history's commits all
+    pass through here.
     """
     sha: str | None = None
     trailer = False
     files: list[tuple[str, FileEntry | None]] = []
     meta: bytes | None = None  # a raw line whose path is the next token
-    for raw in _tokens(chunks):
-        if meta is not None:
-            entry = _entry(meta)
-            meta = None
-            path = os.fsdecode(raw)  # as pygit2 names it
-            if keep(path):
-                files.append((path, entry))
-            continue
-        token = raw.lstrip(b"\n") if raw[:1] == b"\n" else raw
-        if token[:1] == b"\x01":
-            if sha is not None:
-                yield Step(sha, trailer, tuple(files))
-                files = []
-            head, _, rest = token.partition(b"\x02")
-            encoding, _, message = rest.partition(b"\x03")
-            # A message in another encoding was converted by git: pygit2 reads it raw.
-            trailer = _MARK in message.lower() or encoding.lower() not in _UTF8
-            sha = head[1:].decode("ascii")
-        elif token[:1] == b":" and sha is not None:
-            meta = token
-        elif token:
-            raise RepositoryError(f"unexpected git log output near {token[:80]!r}")
+    for tokens in _tokens(chunks):
+        batch: list[Step] = []
+        for raw in tokens:
+            if meta is not None:
+                entry = _entry(meta)
+                meta = None
+                path = os.fsdecode(raw)  # as pygit2 names it
+                if keep(path):
+                    files.append((path, entry))
+                continue
+            token = raw.lstrip(b"\n") if raw[:1] == b"\n" else raw
+            if token[:1] == b"\x01":
+                if sha is not None:
+                    batch.append(_step((sha, trailer, tuple(files))))
+                    files = []
+                head, _, rest = token.partition(b"\x02")
+                encoding, _, message = rest.partition(b"\x03")
+                # A message in another encoding was converted by git: pygit2 reads it raw.
+                # find, not ``in``: ``bytes in bytes`` raises and clears a TypeError inside.
+                trailer = message.lower().find(_MARK) >= 0 or encoding.lower() not in _UTF8
+                sha = head[1:].decode("ascii")
+            elif token[:1] == b":" and sha is not None:
+                meta = token
+            elif token:
+                raise RepositoryError(f"unexpected git log output near {token[:80]!r}")
+        if batch:
+            yield batch
     if sha is not None:
-        yield Step(sha, trailer, tuple(files))
+        yield [_step((sha, trailer, tuple(files)))]
+
+
+def _tokens(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
+    """The NUL-separated tokens each chunk completes (in linear time, however long a token)."""
+    pending: list[bytes] = []  # the start of a token the chunks cut
+    for chunk in chunks:
+        tokens = chunk.split(b"\0")
+        if len(tokens) == 1:
+            pending.append(chunk)
+            continue
+        if pending:
+            pending.append(tokens[0])
+            tokens[0] = b"".join(pending)
+        pending = [tokens.pop()]
+        yield tokens
+    rest = b"".join(pending)
+    if rest:
+        yield [rest]
 
 
 def _entry(meta: bytes) -> FileEntry | None:

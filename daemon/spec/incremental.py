@@ -90,9 +90,9 @@ def common_suffix(a: bytes, b: bytes, limit: int, known: int = 0) -> int:
 
 def _lines_between(data: bytes, start: int, end: int) -> tuple[str, ...] | None:
     """Decode ``data[start:end]`` strictly into lines, or None when it is not clean UTF-8."""
-    chunk = data[start:end]
-    if b"\0" in chunk:
+    if data.find(b"\0", start, end) >= 0:  # find: ``in`` raises (and clears) an error
         return None
+    chunk = data[start:end]
     try:
         return split_lines(chunk.decode("utf-8"))
     except UnicodeDecodeError:
