@@ -45,22 +45,32 @@ def paused() -> Iterator[None]:
     process that keeps it off keeps it off; blocks in several threads may overlap.
     """
     pauses = _PAUSES
-    with pauses.lock:
-        if pauses.holders == 0:
-            pauses.resume = gc.isenabled()
-            pauses.since = pauses.clock()
-            gc.disable()
-        pauses.holders += 1
+    counted = False
     try:
+        with pauses.lock:
+            if pauses.holders == 0:
+                pauses.resume = gc.isenabled()
+                pauses.since = pauses.clock()
+            # Counted before the collector is turned off, and both inside ``try``: an
+            # interrupt (KeyboardInterrupt) between them cannot leave it off for good.
+            pauses.holders += 1
+            counted = True
+            gc.disable()
         yield
     finally:
-        with pauses.lock:
-            pauses.holders -= 1
-            collect = False
-            if pauses.holders == 0 and pauses.resume:
-                gc.enable()
-            elif pauses.resume and pauses.clock() - pauses.since > LONGEST_PAUSE:
-                collect = True  # others still scan: collect once, and pause on
-                pauses.since = pauses.clock()
-        if collect:
-            gc.collect()  # outside the lock: a finalizer may scan too
+        if counted:
+            _release(pauses)
+
+
+def _release(pauses: _Pauses) -> None:
+    """End one paused block: restore the collector after the last, or collect if overdue."""
+    with pauses.lock:
+        pauses.holders -= 1
+        collect = False
+        if pauses.holders == 0 and pauses.resume:
+            gc.enable()
+        elif pauses.resume and pauses.clock() - pauses.since > LONGEST_PAUSE:
+            collect = True  # others still scan: collect once, and pause on
+            pauses.since = pauses.clock()
+    if collect:
+        gc.collect()  # outside the lock: a finalizer may scan too

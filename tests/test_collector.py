@@ -33,6 +33,27 @@ def test_paused_within_and_resumed_after_even_on_error():
     assert gc.isenabled()
 
 
+def test_an_interrupt_as_the_pause_begins_leaves_the_collector_on(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A KeyboardInterrupt right after the collector is turned off still turns it back on."""
+    turn_off = gc.disable
+
+    def interrupted() -> None:
+        turn_off()
+        raise KeyboardInterrupt  # as a signal handler may, once the call returns
+
+    monkeypatch.setattr(gc, "disable", interrupted)
+    with pytest.raises(KeyboardInterrupt), collector.paused():
+        pytest.fail("the block must not run")
+    monkeypatch.undo()
+    assert gc.isenabled()
+    assert collector._PAUSES.holders == 0
+    with collector.paused():  # and the next pause works as before
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
 def test_a_collector_kept_off_stays_off():
     gc.disable()
     with collector.paused():
