@@ -223,10 +223,26 @@ class Detector:
             else:
                 ordered = sorted(wanted, key=lambda k: parsed.index.get(k, -1))
                 tasks = tuple(task for key in ordered if (task := parsed.task(key)) is not None)
+            document = parsed.approval
+            # No signal in the document: a task nothing approves, nor did, only gets its fact
+            # (what _apply does for most tasks, inline: a first commit has hundreds).
+            quiet = not (document.approved_all or document.approved_keys)
+            approvals = self.approvals
             for task in tasks:
-                if task.key not in known and (task.key, task.digest) in moved:
-                    self._move(moved.pop((task.key, task.digest)), path)
-                self._apply(parsed, task, commit, refusal, (path, task.key) in targets)
+                key = task.key
+                if moved and key not in known and (key, task.digest) in moved:
+                    self._move(moved.pop((key, task.digest)), path)
+                trailer = (path, key) in targets
+                if (
+                    quiet
+                    and not task.approved
+                    and not trailer
+                    and (parsed.path, key) not in approvals
+                ):
+                    runnable = not (task.done or task.held or document.held_all)
+                    known[key] = _Fact(task.digest, _NONE, runnable)
+                    continue
+                self._apply(parsed, task, commit, refusal, trailer)
         for path in gone:
             for key in self.facts.pop(path, {}):
                 self._withdraw((path, key), commit.sha, Reason.REMOVED)

@@ -30,6 +30,7 @@ from daemon.spec.blocks import LOCAL_STYLES, Block, find_blocks, read_block
 from daemon.spec.ids import task_key
 from daemon.spec.markdown import KIND_OF, Kind, scan
 from daemon.spec.model import CoreFile, TaskCore
+from daemon.spec.recognize import Start
 from daemon.spec.tasks import core_of
 from daemon.spec.text import MAX_FILE_BYTES, split_lines
 
@@ -145,8 +146,8 @@ def _edit(previous: CoreFile, old: bytes, new: bytes) -> _Edit | None:
     suffix = common_suffix(old, new, limit, known)
     end_old, end_new = len(old) - suffix, len(new) - suffix
     line_start = old.rfind(b"\n", 0, prefix) + 1
-    k = _task_at(previous, old, line_start, line_end if line_end >= 0 else len(old))
-    first = previous.spans[k][0] - 1 if k is not None else None
+    found = _task_at(previous, old, line_start, line_end if line_end >= 0 else len(old))
+    first = previous.spans[found[0]][0] - 1 if found is not None else None
     if first is None and prefix <= len(old) // 2:
         first = old.count(b"\n", 0, prefix)
     elif first is None:  # counted from the nearer end: one line end per line (bar the last)
@@ -179,15 +180,18 @@ def _one_line(previous: CoreFile, old: bytes, new: bytes) -> tuple[CoreFile, fro
     if not new.endswith(memoryview(old)[end_old:]):
         return None  # more than that line changed
     line_start = old.rfind(b"\n", 0, prefix) + 1
-    k = _task_at(previous, old, line_start, end_old)
-    if k is None:
+    found = _task_at(previous, old, line_start, end_old)
+    if found is None:
         return None
+    k, was = found
     first = previous.spans[k][0] - 1
-    return _retitle(previous, old, new, _Edit(first, first, 0, line_start), k)
+    return _retitle(previous, old, new, _Edit(first, first, 0, line_start), k, before=was)
 
 
-def _task_at(previous: CoreFile, old: bytes, start: int, end: int) -> int | None:
-    """The task whose first line is ``old[start:end]`` (its position), found by its key.
+def _task_at(
+    previous: CoreFile, old: bytes, start: int, end: int
+) -> tuple[int, tuple[str, Start]] | None:
+    """The task whose first line is ``old[start:end]``: its position, the line and its reading.
 
     Counting the line ends above it costs a pass over the file. In a file of text,
     blank lines and headings only (no code, comments or front matter), a line that
@@ -197,8 +201,11 @@ def _task_at(previous: CoreFile, old: bytes, start: int, end: int) -> int | None
     if previous.kinds.translate(None, _FLAT):
         return None
     lines = _lines_between(old, start, end)
-    found = recognize.list_task(0, lines[0]) if lines is not None and len(lines) == 1 else None
-    return previous.index.get(task_key(found.literal)) if found is not None else None
+    if lines is None or len(lines) != 1:
+        return None
+    found = recognize.list_task(0, lines[0])
+    position = previous.index.get(task_key(found.literal)) if found is not None else None
+    return None if position is None or found is None else (position, (lines[0], found))
 
 
 def _task_range(spans: tuple[tuple[int, int], ...], edit: _Edit) -> tuple[int, int] | None:
@@ -256,7 +263,13 @@ def _reread(
 
 
 def _retitle(
-    previous: CoreFile, old: bytes, new: bytes, edit: _Edit, k: int
+    previous: CoreFile,
+    old: bytes,
+    new: bytes,
+    edit: _Edit,
+    k: int,
+    *,
+    before: tuple[str, Start] | None = None,
 ) -> tuple[CoreFile, frozenset[str]] | None:
     """The commonest edit, read without a window: one task's own first line, changed in place.
 
@@ -264,6 +277,7 @@ def _retitle(
     nothing else. When that line stays a list task with the same key and indent, the
     task's block keeps its lines and every other task keeps its block, so the task is
     read again from its block alone. Anything else returns None (the window path).
+    ``before`` is the old first line and its reading, when the caller has them.
     """
     spans = previous.spans
     if edit.delta or edit.old_last != edit.first or spans[k][0] != edit.first + 1:
@@ -271,13 +285,16 @@ def _retitle(
     first, last = spans[k][0] - 1, spans[k][1] - 1
     end = _forward(new, edit.line_start, last - first + 1)
     block = _lines_between(new, edit.line_start, end)
-    before = _lines_between(old, edit.line_start, _forward(old, edit.line_start, 1))
+    if before is None:
+        lines = _lines_between(old, edit.line_start, _forward(old, edit.line_start, 1))
+        reading = recognize.list_task(0, lines[0]) if lines else None
+        before = (lines[0], reading) if lines and reading else None
     if block is None or before is None or len(block) != last - first + 1:
         return None
     if _structural(block[0]) or _structural(before[0]):
         return None
-    start, was = recognize.list_task(0, block[0]), recognize.list_task(0, before[0])
-    if start is None or was is None or start.style not in LOCAL_STYLES:
+    start, was = recognize.list_task(0, block[0]), before[1]
+    if start is None or start.style not in LOCAL_STYLES:
         return None
     if (start.style, start.indent, task_key(start.literal)) != (
         was.style,
