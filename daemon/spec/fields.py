@@ -138,8 +138,9 @@ _BARE_FILES: Final = frozenset(
     {"Dockerfile", "Makefile", "Procfile", "Jenkinsfile", "Containerfile", "CODEOWNERS"}
 )
 # Path candidates: a token with a slash, or a word with a dotted extension (or a dotfile).
+# Not right after a closing bracket or quote: the ``.py`` of ``{name}.py`` is no dotfile.
 _PATH_TOKEN: Final = re.compile(
-    r"(?<![\w@:/.~{-])(?:"
+    r"(?<![\w@:/.~{}\])>\"'-])(?:"
     r"(?:\.{0,2}/)?[\w.@-]+(?:/[\w.@\[\]-]+)+/?|[\w.@-]+/"
     r"|[\w@-]*\.[A-Za-z][\w.-]*"
     r")(?![\w{}])"

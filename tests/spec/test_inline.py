@@ -94,6 +94,8 @@ def test_split_lines_ends_lines_at_lf_and_drops_only_a_crlf_cr(text: str, lines:
         ("no paths here", ()),
         ("http://host/p.py and ./y.md", ("y.md",)),
         ("../up.py", ()),
+        ("{name}.py, (x).py, [a].md, \"\".py and 'q'.ts", ()),  # no ".py" out of a fragment
+        ("copy (.env) and a/{b}.ts", (".env",)),
     ],
 )
 def test_paths_in_named_examples(text: str, paths: tuple[str, ...]) -> None:
