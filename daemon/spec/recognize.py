@@ -123,6 +123,8 @@ def list_task(index: int, line: str) -> Start | None:
     stripped = line.lstrip()
     if not stripped or stripped[0] not in "-*+0123456789":
         return None
+    if "[" not in stripped and "**" not in stripped:
+        return None  # every list-task pattern holds a checkbox or bold ("- see T001" is text)
     t = _list_template(line)
     if t is None:
         return None
