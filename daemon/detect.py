@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from daemon.spec.ids import task_key
 from daemon.spec.layout import feature_of
@@ -174,6 +175,8 @@ class _Fact(NamedTuple):
 
 
 _NONE: frozenset[Signal] = frozenset()
+# A _Fact from its fields, made in C (the generated ``__new__`` is a Python call per task).
+_fact: Final = functools.partial(tuple.__new__, _Fact)
 
 
 _PREFERENCE = (Signal.MARKER, Signal.FRONTMATTER, Signal.TRAILER)
@@ -240,7 +243,7 @@ class Detector:
                     and (parsed.path, key) not in approvals
                 ):
                     runnable = not (task.done or task.held or document.held_all)
-                    known[key] = _Fact(task.digest, _NONE, runnable)
+                    known[key] = _fact((task.digest, _NONE, runnable))
                     continue
                 self._apply(parsed, task, commit, refusal, trailer)
         for path in gone:
@@ -290,7 +293,7 @@ class Detector:
         before = known.get(task.key)
         signals = self._signals(parsed, task)
         runnable = not (task.done or parsed.held(task))
-        known[task.key] = _Fact(task.digest, signals, runnable)
+        known[task.key] = _fact((task.digest, signals, runnable))
         current = self.approvals.get(ident)
         if current is None and not signals and not trailer:
             return  # nothing approves it, nor did: only its fact changes (most tasks)

@@ -21,6 +21,7 @@ Grammar (README, "How speckitd reads task files"):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -62,11 +63,15 @@ class Block(NamedTuple):
     key: str  # the task's key (DESIGN §2), read once
 
 
+# A Block from its fields, made in C (the generated ``__new__`` is a Python call per task).
+_block: Final = functools.partial(tuple.__new__, Block)
+
+
 def block_of(
     start: Start, first: int, last: int, *, status: str | None, title: str, parts: list[str]
 ) -> Block:
     """The block of ``start``, its lines' ``parts`` digested."""
-    return Block(start, first, last, status, title, digest_of(parts), task_key(start.literal))
+    return _block((start, first, last, status, title, digest_of(parts), task_key(start.literal)))
 
 
 def stronger(current: str | None, new: str | None) -> str | None:

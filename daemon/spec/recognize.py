@@ -128,9 +128,10 @@ def list_task(index: int, line: str) -> Start | None:
     t = _list_template(line)
     if t is None:
         return None
-    # A copy at ``index``, built directly: dataclasses.replace costs ten times more.
-    return Start(index, t.style, t.literal, t.title, t.tags, t.done, t.status, t.indent, t.level,
-                 index, t.alias, t.cells)  # fmt: skip
+    style, literal, title, tags, done, status, indent, level, alias, cells = t
+    return Start(
+        index, style, literal, title, tags, done, status, indent, level, index, alias, cells
+    )
 
 
 def clear_cache() -> None:
@@ -141,10 +142,24 @@ def clear_cache() -> None:
     fields.clear_cache()
 
 
+# What a list line says, as the fields of a Start after its index: a tuple, so that the
+# cache holds no Start and a reading costs one Start (list_task's, at its index).
+_Reading = tuple[
+    Style, str, str, tuple[str, ...], bool, str | None, int, int, str | None, dict[str, str]
+]
+
+
 @functools.lru_cache(maxsize=16384)
-def _list_template(line: str) -> Start | None:
-    """What a list line says, at index 0 (cached: history scans meet the same lines often)."""
-    return spec_kit_task(line) or general_list_task(line)
+def _list_template(line: str) -> _Reading | None:
+    """What a list line says (cached: history scans meet the same lines often)."""
+    found = _spec_kit(line)
+    if found is not None:
+        return found
+    t = general_list_task(line)
+    if t is None:
+        return None
+    return (t.style, t.literal, t.title, t.tags, t.done, t.status, t.indent, t.level, t.alias,
+            t.cells)  # fmt: skip
 
 
 def spec_kit_task(line: str) -> Start | None:
@@ -152,13 +167,21 @@ def spec_kit_task(line: str) -> Start | None:
 
     A test holds the two readings equal wherever this one reads a line.
     """
+    found = _spec_kit(line)
+    if found is None:
+        return None
+    style, literal, title, tags, done, status, indent, level, alias, cells = found
+    return Start(0, style, literal, title, tags, done, status, indent, level, 0, alias, cells)
+
+
+def _spec_kit(line: str) -> _Reading | None:
     match = _SPEC_KIT.fullmatch(line)
     if match is None or "__" in line:  # "__" is emphasis to the general reading
         return None
     indent, mark, literal, run, title = match.groups()
     tags, status = _tag_statuses(tuple(run[1:-2].split("] [")) if run else ())
     done = mark != " " or status == "done"
-    return Start(0, Style.CHECKLIST, literal, title, tags, done, status, len(indent))
+    return (Style.CHECKLIST, literal, title, tags, done, status, len(indent), 0, None, {})
 
 
 def general_list_task(line: str) -> Start | None:
