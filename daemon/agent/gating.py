@@ -16,8 +16,7 @@ from daemon.gates.checks import check_findings, run_checks
 from daemon.gates.model import LintFinding, RuleConfig, Severity
 from daemon.gates.report import text
 from daemon.gates.sandbox import Sandbox
-from daemon.git import Repo, snapshot
-from daemon.git.snapshot import materialize
+from daemon.git import Repo, materialize, snapshot
 from daemon.lint import lint_change
 
 

@@ -81,16 +81,14 @@ def places(state_dir: Path, job: Job) -> Places:
     the job runs again with a transcript of its own for that answer.
     """
     repo = job.repo.replace("/", "__")
+    worktree = state_dir / "worktrees" / repo / key_part(job.key)
     runs = state_dir / "runs" / repo / str(job.id)
     answers = sorted((runs / "answers").glob("*.md"), key=lambda p: int(p.stem))
     if not answers:
-        return Places(state_dir / "worktrees" / repo / key_part(job.key), runs / "transcript.jsonl")
+        return Places(worktree, runs / "transcript.jsonl")
     latest = answers[-1]
-    return Places(
-        state_dir / "worktrees" / repo / key_part(job.key),
-        runs / f"answer-{latest.stem}" / "transcript.jsonl",
-        latest.read_text(encoding="utf-8"),
-    )
+    transcript = runs / f"answer-{latest.stem}" / "transcript.jsonl"
+    return Places(worktree, transcript, latest.read_text(encoding="utf-8"))
 
 
 def record_answer(state_dir: Path, job: Job, comment_id: int, text: str) -> bool:
