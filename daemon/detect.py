@@ -242,8 +242,7 @@ class Detector:
                     and not trailer
                     and (parsed.path, key) not in approvals
                 ):
-                    runnable = not (task.done or task.held or document.held_all)
-                    known[key] = _fact((task.digest, _NONE, runnable))
+                    known[key] = _fact((task.digest, _NONE, not (task.done or parsed.held(task))))
                     continue
                 self._apply(parsed, task, commit, refusal, trailer)
         for path in gone:

@@ -11,6 +11,7 @@ changed.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -285,12 +286,9 @@ class Scanner:
     def state_at(self, sha: str) -> Detector:
         """The approvals at ``sha``: its first-parent history replayed."""
         detector = Detector(self.policy)
-        with collector.paused():  # a scan makes many objects and no cycles
-            try:
-                history = self._history(sha)
-                self._feed(detector, history, Position(), _Counter(len(history), None))
-            finally:
-                self.parser.ahead = Ahead()
+        with self._walking():
+            history = self._history(sha)
+            self._feed(detector, history, Position(), _Counter(len(history), None))
         return detector
 
     def scan(
@@ -303,11 +301,17 @@ class Scanner:
         When ``old`` is where this scanner's last scan ended, only the commits since
         are walked (the daemon's case: one push at a time).
         """
-        with collector.paused():  # a scan makes many objects and no cycles
+        with self._walking():
+            return self._scan(new, old, progress)
+
+    @contextlib.contextmanager
+    def _walking(self) -> Iterator[None]:
+        """A walk of history: the cycle collector paused, the versions read ahead let go after."""
+        with collector.paused():  # a walk makes many objects and no cycles
             try:
-                return self._scan(new, old, progress)
+                yield
             finally:
-                self.parser.ahead = Ahead()  # the versions read ahead are for this scan only
+                self.parser.ahead = Ahead()  # the versions read ahead are for this walk only
 
     def _history(self, tip: str, since: str | None = None) -> list[Step]:
         """``tip``'s first-parent history, its task-file versions parsed while git walks it."""

@@ -12,12 +12,17 @@ import pytest
 import daemon.git.history as log_module
 from daemon.errors import RepositoryError
 from daemon.git import FileEntry, Repo
-from daemon.git.history import LogStream, _records, first_parent, pathspecs
+from daemon.git.history import LogStream, Step, _batches, first_parent, pathspecs
 from daemon.globs import compile_glob
 from daemon.spec.layout import DEFAULT_TASK_FILES
 from tests.gitrepo import GitRepo
 
 TASKS = "specs/001-a/tasks.md"
+
+
+def _records(chunks: list[bytes]) -> list[Step]:
+    """The commits of git log output given in ``chunks``, as LogStream.steps reads them."""
+    return [step for batch in _batches(chunks) for step in batch]
 
 
 @pytest.fixture

@@ -184,14 +184,8 @@ def _every(_path: str) -> bool:
     return True
 
 
-def _records(chunks: Iterable[bytes], keep: Callable[[str], bool] = _every) -> Iterator[Step]:
-    """Per commit, newest first: its id, whether its message may carry a trailer, its files."""
-    for batch in _batches(chunks, keep):
-        yield from batch
-
-
 def _batches(chunks: Iterable[bytes], keep: Callable[[str], bool] = _every) -> Iterator[list[Step]]:
-    r"""The commits each chunk of output completes (see :func:`_records`), newest first.
+    r"""Per commit, newest first: its id, whether its message may carry a trailer, its files.
 
     Records are ``\x01<id>\x02<encoding>\x03<message>`` then, with ``--raw -z``, a
     ``:modes ids status`` token and a path token per file, all NUL-separated. git cuts

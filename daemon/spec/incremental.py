@@ -128,15 +128,18 @@ class _Edit(NamedTuple):
         return self.old_last + self.delta
 
 
-def _edit(previous: CoreFile, old: bytes, new: bytes) -> _Edit | None:
-    """The edited line range, or None for edits the fast path does not take."""
+def _measurable(previous: CoreFile, old: bytes, new: bytes) -> bool:
+    """Whether an edit between the versions can be told in lines at all."""
     if old.endswith(b"\n") != new.endswith(b"\n"):
-        return None
+        return False
     if new.startswith((codecs.BOM_UTF8, *_WIDE_BOMS)) or old.startswith(_WIDE_BOMS):
-        return None  # line ends are counted in bytes: UTF-16 and UTF-32 would miscount them
-    if new.startswith(b"---") and not previous.kinds.startswith(bytes([Kind.FRONT])):
-        return None  # an unclosed front matter opener: any edit below may close it
-    prefix = common_prefix(old, new)
+        return False  # line ends are counted in bytes: UTF-16 and UTF-32 would miscount them
+    # An unclosed front matter opener: any edit below may close it.
+    return not (new.startswith(b"---") and not previous.kinds.startswith(bytes([Kind.FRONT])))
+
+
+def _edit(previous: CoreFile, old: bytes, new: bytes, prefix: int) -> _Edit | None:
+    """The edited line range (``prefix``: the bytes in common), or None for edits not taken."""
     limit = min(len(old), len(new)) - prefix
     # Most edits stay on one line: when the lines below it match, the search starts there.
     line_end = old.find(b"\n", prefix)
@@ -160,19 +163,16 @@ def _edit(previous: CoreFile, old: bytes, new: bytes) -> _Edit | None:
     return _Edit(first, old_last, delta, line_start)
 
 
-def _one_line(previous: CoreFile, old: bytes, new: bytes) -> tuple[CoreFile, frozenset[str]] | None:
+def _one_line(
+    previous: CoreFile, old: bytes, new: bytes, prefix: int
+) -> tuple[CoreFile, frozenset[str]] | None:
     """The commonest edit, found without measuring it: one task's first line, rewritten.
 
     When ``new`` is ``old`` with one whole line replaced by one line (the bytes above
     and below it the same) and that line is a task's first line, the task is read
     again from its block (:func:`_retitle`). Any other edit returns None, and
-    :func:`update` measures it (:func:`_edit`).
+    :func:`update` measures it (:func:`_edit`). ``prefix``: the bytes in common.
     """
-    if new.startswith((codecs.BOM_UTF8, *_WIDE_BOMS)) or old.startswith(_WIDE_BOMS):
-        return None
-    if new.startswith(b"---") and not previous.kinds.startswith(bytes([Kind.FRONT])):
-        return None
-    prefix = common_prefix(old, new)
     end_old = old.find(b"\n", prefix)
     end_new = len(new) - (len(old) - end_old)
     if end_old < 0 or end_new < prefix or new.find(b"\n", prefix, end_new) >= 0:
@@ -200,12 +200,18 @@ def _task_at(
     """
     if previous.kinds.translate(None, _FLAT):
         return None
-    lines = _lines_between(old, start, end)
+    found = _reading(old, start, end)
+    position = previous.index.get(task_key(found[1].literal)) if found is not None else None
+    return None if position is None or found is None else (position, found)
+
+
+def _reading(data: bytes, start: int, end: int) -> tuple[str, Start] | None:
+    """The one line ``data[start:end]`` and how it reads as a list task, if it does."""
+    lines = _lines_between(data, start, end)
     if lines is None or len(lines) != 1:
         return None
     found = recognize.list_task(0, lines[0])
-    position = previous.index.get(task_key(found.literal)) if found is not None else None
-    return None if position is None or found is None else (position, (lines[0], found))
+    return None if found is None else (lines[0], found)
 
 
 def _task_range(spans: tuple[tuple[int, int], ...], edit: _Edit) -> tuple[int, int] | None:
@@ -286,9 +292,7 @@ def _retitle(
     end = _forward(new, edit.line_start, last - first + 1)
     block = _lines_between(new, edit.line_start, end)
     if before is None:
-        lines = _lines_between(old, edit.line_start, _forward(old, edit.line_start, 1))
-        reading = recognize.list_task(0, lines[0]) if lines else None
-        before = (lines[0], reading) if lines and reading else None
+        before = _reading(old, edit.line_start, _forward(old, edit.line_start, 1))
     if block is None or before is None or len(block) != last - first + 1:
         return None
     if _structural(block[0]) or _structural(before[0]):
@@ -326,12 +330,14 @@ def update(
     """``new``'s core file from ``old``'s, and the keys whose core facts changed; or None."""
     if old == new:
         return previous, frozenset()
-    if not previous.editable or not previous.spans or len(new) > max_bytes:
+    editable = previous.editable and previous.spans and len(new) <= max_bytes
+    if not editable or not _measurable(previous, old, new):
         return None
-    quick = _one_line(previous, old, new)
+    prefix = common_prefix(old, new)  # once, for both readings of the edit
+    quick = _one_line(previous, old, new, prefix)
     if quick is not None:
         return quick
-    edit = _edit(previous, old, new)
+    edit = _edit(previous, old, new, prefix)
     tasks = _task_range(previous.spans, edit) if edit is not None else None
     if edit is not None and tasks is not None:
         retitled = _retitle(previous, old, new, edit, tasks[0])
