@@ -287,3 +287,22 @@ def test_an_edit_that_makes_the_file_a_yaml_task_list_is_read_in_full() -> None:
         assert [c.id for c in parse_cores(after, "tasks.md").cores] == ["T001"]
         result = update(parse_cores(before, "tasks.md"), before, after)
         assert result is None or result[0] == parse_cores(after, "tasks.md")
+
+
+def test_core_facts_are_the_full_tasks_facts() -> None:
+    """Each TaskCore (made positionally, for speed) holds its full Task's facts, field by field."""
+    data = (
+        b"# Tasks\n\n- [ ] T001 [approved] Open one\n- [x] T002 Done one\n"
+        b"- [ ] T003 [hold] Held one\n  Status: approved\n- [ ] T004 [P] Plain one\n"
+    )
+    documents = [data] + [p.read_bytes() for p in sorted(CORPUS.glob("*/*")) if p.is_file()]
+    for document in documents:
+        cores = parse_cores(document, "tasks.md").cores
+        tasks = parse_tasks(document, "tasks.md").tasks
+        fields = ("id", "key", "title", "digest", "done", "approved", "held")
+        assert [tuple(getattr(c, f) for f in fields) for c in cores] == [
+            tuple(getattr(t, f) for f in fields) for t in tasks
+        ]
+    flags = [(c.done, c.approved, c.held) for c in parse_cores(data, "tasks.md").cores]
+    expected = [(False, True, False), (True, False, False), (False, False, True)]
+    assert flags == [*expected, (False, False, False)]
