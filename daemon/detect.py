@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
@@ -82,11 +82,16 @@ class Snapshot:
     differs from the parent to the keys of the tasks that changed in it, or to
     None when the whole file must be re-read (new, re-parsed, or deleted: absent
     from ``files``). Unchanged files and tasks cost the detector nothing.
+    ``approved_items`` are the items of its ``Approved-Tasks`` trailers. ``commit``
+    gives the whole commit (its author, its signature), read only when an approval
+    or a refusal needs it: most commits approve nothing.
     """
 
-    commit: Commit
+    sha: str
     files: Mapping[str, CoreFile]
     changed: Mapping[str, frozenset[str] | None]
+    approved_items: tuple[str, ...]
+    commit: Callable[[], Commit]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,11 @@ class Policy:
     approvers: frozenset[str] = frozenset()
     require_signed: bool = False
     signals: frozenset[Signal] = frozenset(Signal)
+
+    @property
+    def open(self) -> bool:
+        """Whether anyone may approve: no approvers named, no signatures required."""
+        return not (self.approvers or self.require_signed)
 
     def refusal(self, commit: Commit) -> str | None:
         """Why ``commit``'s author may not approve, or None when they may."""
@@ -206,8 +216,7 @@ class Detector:
 
     def feed(self, snapshot: Snapshot) -> None:
         """Apply one commit."""
-        commit = snapshot.commit
-        refusal = self.policy.refusal(commit)
+        sha = snapshot.sha
         targets = self._trailer_targets(snapshot)
         work = _work(snapshot, targets)
         gone = [path for path in work if path not in snapshot.files]
@@ -221,7 +230,7 @@ class Detector:
             if wanted is None:  # every task, in document order
                 tasks = parsed.cores
                 for stale in [key for key in known if key not in parsed.index]:
-                    self._withdraw((path, stale), commit.sha, Reason.REMOVED)
+                    self._withdraw((path, stale), sha, Reason.REMOVED)
                     del known[stale]
             else:
                 ordered = sorted(wanted, key=lambda k: parsed.index.get(k, -1))
@@ -244,10 +253,10 @@ class Detector:
                 ):
                     known[key] = _fact((task.digest, _NONE, not (task.done or parsed.held(task))))
                     continue
-                self._apply(parsed, task, commit, refusal, trailer)
+                self._apply(parsed, task, snapshot, trailer)
         for path in gone:
             for key in self.facts.pop(path, {}):
-                self._withdraw((path, key), commit.sha, Reason.REMOVED)
+                self._withdraw((path, key), sha, Reason.REMOVED)
 
     def _vanished(self, gone: list[str]) -> dict[tuple[str, str], tuple[str, str]]:
         """Tasks of deleted files by (key, digest).
@@ -283,11 +292,10 @@ class Detector:
         self,
         parsed: CoreFile,
         task: TaskCore,
-        commit: Commit,
-        refusal: str | None,
+        snapshot: Snapshot,
         trailer: bool,
     ) -> None:
-        ident = (parsed.path, task.key)
+        sha, ident = snapshot.sha, (parsed.path, task.key)
         known = self.facts.setdefault(parsed.path, {})
         before = known.get(task.key)
         signals = self._signals(parsed, task)
@@ -298,29 +306,31 @@ class Detector:
             return  # nothing approves it, nor did: only its fact changes (most tasks)
         if not runnable:
             if current is not None:
-                self._withdraw(ident, commit.sha, Reason.DONE if task.done else Reason.HELD)
+                self._withdraw(ident, sha, Reason.DONE if task.done else Reason.HELD)
             if trailer:
                 state = "done" if task.done else "held"
-                self._ignore(commit, Signal.TRAILER, task.id, f"task is {state}", parsed.path)
+                self._ignore(snapshot, Signal.TRAILER, task.id, f"task is {state}", parsed.path)
             return
         if current is not None and current.digest == task.digest:
             if current.signal is Signal.TRAILER or signals:
                 return  # still approved, still supported
-            self._withdraw(ident, commit.sha, Reason.UNMARKED)
+            self._withdraw(ident, sha, Reason.UNMARKED)
             current = None
         unchanged = before is not None and before.digest == task.digest and before.runnable
         introduced = set(signals - before.signals) if unchanged and before else set(signals)
         if trailer:
             introduced.add(Signal.TRAILER)
+        refusal = self._refusal(snapshot) if introduced else None
         if current is not None:
-            reason = Reason.UNAUTHORIZED if introduced and refusal is not None else Reason.EDITED
-            self._withdraw(ident, commit.sha, reason)
+            reason = Reason.UNAUTHORIZED if refusal is not None else Reason.EDITED
+            self._withdraw(ident, sha, reason)
         if not introduced:
             return
         signal = next(s for s in _PREFERENCE if s in introduced)
         if refusal is not None:
-            self._ignore(commit, signal, task.id, refusal, parsed.path)
+            self._ignore(snapshot, signal, task.id, refusal, parsed.path)
             return
+        commit = snapshot.commit()
         self.approvals[ident] = Approval(
             parsed.path,
             task.key,
@@ -338,10 +348,15 @@ class Detector:
         if approval is not None:
             self.withdrawals.append(Withdrawal(approval, sha, reason))
 
+    def _refusal(self, snapshot: Snapshot) -> str | None:
+        """Why the commit's author may not approve (read only when the policy asks who it is)."""
+        return None if self.policy.open else self.policy.refusal(snapshot.commit())
+
     def _ignore(
-        self, commit: Commit, signal: Signal, item: str, reason: str, path: str | None
+        self, snapshot: Snapshot, signal: Signal, item: str, reason: str, path: str | None
     ) -> None:
-        self.ignored.append(Ignored(commit.sha, commit.author, signal, item, reason, path))
+        author = snapshot.commit().author
+        self.ignored.append(Ignored(snapshot.sha, author, signal, item, reason, path))
 
     def _trailer_targets(self, snapshot: Snapshot) -> set[tuple[str, str]]:
         """Resolve ``Approved-Tasks`` items to ``(path, key)``; report those that name nothing.
@@ -349,11 +364,10 @@ class Detector:
         Items are ``T-001``, ``001-auth/T-001`` (feature folder) or
         ``specs/001-auth/tasks.md:T-001`` (file).
         """
-        commit = snapshot.commit
-        if not commit.approved_items or Signal.TRAILER not in self.policy.signals:
+        if not snapshot.approved_items or Signal.TRAILER not in self.policy.signals:
             return set()
         targets: set[tuple[str, str]] = set()
-        for item in commit.approved_items:
+        for item in snapshot.approved_items:
             separator = ":" if ":" in item else "/"
             scope, _, literal = item.rpartition(separator)
             key = task_key(literal)
@@ -363,11 +377,11 @@ class Detector:
                 if key in parsed.index and in_scope(path, scope)
             ]
             if not matches:
-                self._ignore(commit, Signal.TRAILER, item, "no task file defines it", None)
+                self._ignore(snapshot, Signal.TRAILER, item, "no task file defines it", None)
             elif len(matches) > 1:
                 where = ", ".join(sorted(matches))
                 reason = f"ambiguous: defined in {where}; write <feature>/{literal}"
-                self._ignore(commit, Signal.TRAILER, item, reason, None)
+                self._ignore(snapshot, Signal.TRAILER, item, reason, None)
             else:
                 targets.add((matches[0], key))
         return targets

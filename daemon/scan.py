@@ -20,7 +20,16 @@ from typing import Protocol
 import structlog
 
 from daemon import collector
-from daemon.detect import Approval, Detector, Policy, ScanResult, Signal, Snapshot, compare
+from daemon.detect import (
+    Approval,
+    Commit,
+    Detector,
+    Policy,
+    ScanResult,
+    Signal,
+    Snapshot,
+    compare,
+)
 from daemon.errors import RepositoryError
 from daemon.git import FileEntry, Repo, Step
 from daemon.readahead import Ahead, read_ahead
@@ -246,11 +255,24 @@ class Scanner:
                         changed[path] = keys
             if not changed and not step.trailer:
                 continue
-            commit = self.repo.commit(
-                step.sha, check_signature=self.policy.require_signed, signers=self.signers
-            )
-            if changed or commit.approved_items:
-                yield Snapshot(commit, at.files(), changed)
+            read = self._reader(step.sha)
+            # A message that holds no trailer is left unread: the commit is read only if
+            # an approval needs its author (most commits approve nothing).
+            items = read().approved_items if step.trailer else ()
+            if changed or items:
+                yield Snapshot(step.sha, at.files(), changed, items, read)
+
+    def _reader(self, sha: str) -> Callable[[], Commit]:
+        """A function that reads the commit ``sha`` once, when first called."""
+        found: list[Commit] = []
+
+        def read() -> Commit:
+            if not found:
+                signed = self.policy.require_signed
+                found.append(self.repo.commit(sha, check_signature=signed, signers=self.signers))
+            return found[0]
+
+        return read
 
     def _prefetch(self, steps: list[Step], at: Position) -> tuple[list[str], int]:
         """The task-file versions the first steps bring, to be read in one go, and how many steps.

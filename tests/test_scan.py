@@ -77,6 +77,40 @@ def test_approval_by_trailer(repo: GitRepo):
     assert report.result.approved[0].digest == digest
 
 
+def _raw_commit(git: GitRepo, message: bytes, files: dict[str, str] | None = None) -> str:
+    """A commit whose message git's porcelain would not write (here: one holding a NUL)."""
+    for path, text in (files or {}).items():
+        git.write(path, text)
+    git.git("add", "-A")
+    tree, parent = git.git("write-tree").strip(), git.head()
+    ident = f"{ALICE[0]} <{ALICE[1]}> 1700000000 +0000"
+    body = f"tree {tree}\nparent {parent}\nauthor {ident}\ncommitter {ident}\n\n".encode()
+    argv = ["git", "-C", str(git.path), "hash-object", "-t", "commit", "--literally", "-w"]
+    sha = (
+        subprocess.run([*argv, "--stdin"], input=body + message, capture_output=True, check=True)
+        .stdout.decode()
+        .strip()
+    )
+    git.git("update-ref", "HEAD", sha)
+    return sha
+
+
+def test_a_trailer_after_a_nul_does_not_count(repo: GitRepo):
+    """A message ends at its first NUL, as git reads it: what a NUL hides approves nothing.
+
+    Both git log (which tells the scan which messages may hold a trailer) and
+    libgit2 (which reads the commit) stop there, whether or not the commit also
+    changes the task file: a commit without a trailer is read only if an approval
+    needs its author.
+    """
+    base = repo.head()
+    hidden = b"Approve\0\n\nApproved-Tasks: T001\n"
+    _raw_commit(repo, hidden, {TASKS: OPEN.replace("Add routes", "Add the routes")})
+    _raw_commit(repo, hidden)
+    shown = repo.commit("Approve\n\nApproved-Tasks: T002")
+    assert approved(scan(repo, base)) == [("T002", shown, ALICE[1], "trailer")]
+
+
 def test_approval_by_front_matter(repo: GitRepo):
     """Front matter 'status: approved' approves every open task; approved_tasks lists some."""
     base = repo.head()
