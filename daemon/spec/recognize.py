@@ -43,10 +43,11 @@ _ID_CHECKBOX: Final = re.compile(
 )
 # The line spec-kit writes (``- [ ] T012 [P] [US1] Title``) when nothing in it needs the
 # general reading: no emphasis, code, links, comments or brackets in the title, one space
-# between the parts. :func:`spec_kit_task` reads it at once, as the general path would.
+# between the parts. :func:`spec_kit_task` reads it at once, as the general path would
+# (parentheses included: a trailing ``(done)`` note is left out of the title either way).
 _SPEC_KIT: Final = re.compile(
     r"(?P<indent> *)- \[(?P<mark>[ xX])\] (?P<id>T[0-9]{1,9}) (?P<tags>(?:\[[A-Za-z0-9]{1,40}\] )*)"
-    r"(?P<title>[A-Za-z0-9][^`*<>\[\]()\\\s]*(?: [^`*<>\[\]()\\\s]+)*)"
+    r"(?P<title>[A-Za-z0-9][^`*<>\[\]\\\s]*(?: [^`*<>\[\]\\\s]+)*)"
 )
 _BOLD_BULLET: Final = re.compile(r"(?P<indent>\s*)[-*+]\s+\*\*(?P<inner>[^*]+?)\*\*(?P<rest>.*)$")
 _LINE_ID: Final = re.compile(rf"(?P<id>{ID_PATTERN})\s*:\s+(?P<title>\S.*)$")
@@ -181,6 +182,7 @@ def _spec_kit(line: str) -> _Reading | None:
     indent, mark, literal, run, title = match.groups()
     tags, status = _tag_statuses(tuple(run[1:-2].split("] [")) if run else ())
     done = mark != " " or status == "done"
+    title = fields.strip_done_suffix(title) if ")" in title else title
     return (Style.CHECKLIST, literal, title, tags, done, status, len(indent), 0, None, {})
 
 

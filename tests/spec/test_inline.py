@@ -217,6 +217,8 @@ NEAR_SPEC_KIT = st.tuples(
             " **b**",
             " `c`",
             " (done)",
+            " (done).",
+            " (x)",
             " [l](x)",
             " <!-- c -->",
             " a:b",
@@ -247,6 +249,9 @@ def test_spec_kit_lines_read_as_the_general_reading_reads_them(line: str) -> Non
         "  - [x] T012 [approved] Ship it",
         "- [X] T013 [P] [Done] Finished",
         "- [ ] T014 Create models in backend/app/models.py",
+        "- [ ] T015 Add routes (backend) in app/routes.py (reworded)",
+        "- [x] T016 Ship it (done).",
+        "- [ ] T017 [P] Ship it (Complete) .",
     ],
 )
 def test_spec_kit_lines_are_read_at_once(line: str) -> None:
