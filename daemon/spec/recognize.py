@@ -42,12 +42,12 @@ _ID_CHECKBOX: Final = re.compile(
     rf"(?P<indent>\s*)[-*+]\s+(?P<id>{_ANY_ID})\s+\[(?P<mark>[ xX])\]\s*(?P<rest>.*)$"
 )
 # The line spec-kit writes (``- [ ] T012 [P] [US1] Title``) when nothing in it needs the
-# general reading: no emphasis, code, links, comments or brackets in the title, one space
-# between the parts. :func:`spec_kit_task` reads it at once, as the general path would
-# (parentheses included: a trailing ``(done)`` note is left out of the title either way).
+# general reading: no emphasis, links, comments or brackets in the title, one space
+# between the parts. :func:`spec_kit_task` reads it at once, as the general path would:
+# code spans lose their backticks, and a trailing ``(done)`` note is left out.
 _SPEC_KIT: Final = re.compile(
     r"(?P<indent> *)- \[(?P<mark>[ xX])\] (?P<id>T[0-9]{1,9}) (?P<tags>(?:\[[A-Za-z0-9]{1,40}\] )*)"
-    r"(?P<title>[A-Za-z0-9][^`*<>\[\]\\\s]*(?: [^`*<>\[\]\\\s]+)*)"
+    r"(?P<title>[A-Za-z0-9][^*<>\[\]\\\s]*(?: [^*<>\[\]\\\s]+)*)"
 )
 _BOLD_BULLET: Final = re.compile(r"(?P<indent>\s*)[-*+]\s+\*\*(?P<inner>[^*]+?)\*\*(?P<rest>.*)$")
 _LINE_ID: Final = re.compile(rf"(?P<id>{ID_PATTERN})\s*:\s+(?P<title>\S.*)$")
@@ -182,6 +182,8 @@ def _spec_kit(line: str) -> _Reading | None:
     indent, mark, literal, run, title = match.groups()
     tags, status = _tag_statuses(tuple(run[1:-2].split("] [")) if run else ())
     done = mark != " " or status == "done"
+    if "`" in title:
+        title = title.replace("`", "").strip()
     title = fields.strip_done_suffix(title) if ")" in title else title
     return (Style.CHECKLIST, literal, title, tags, done, status, len(indent), 0, None, {})
 

@@ -216,6 +216,8 @@ NEAR_SPEC_KIT = st.tuples(
             " __init__.py",
             " **b**",
             " `c`",
+            " `",
+            "`",
             " (done)",
             " (done).",
             " (x)",
@@ -252,6 +254,9 @@ def test_spec_kit_lines_read_as_the_general_reading_reads_them(line: str) -> Non
         "- [ ] T015 Add routes (backend) in app/routes.py (reworded)",
         "- [x] T016 Ship it (done).",
         "- [ ] T017 [P] Ship it (Complete) .",
+        "- [ ] T018 [US1] Create `User` model in `backend/app/models.py`",
+        "- [ ] T019 Run it `",
+        "- [ ] T020 Close it (done`)`",
     ],
 )
 def test_spec_kit_lines_are_read_at_once(line: str) -> None:
