@@ -2,7 +2,10 @@
 
 Prints the scan time as a ratio to ``git log --format=%H`` over the same range, both measured
 in this run (best of several repeats taken in turns, since these machines are noisy), and
-the parser's throughput on the shared corpus in MB/s.
+the parser's throughput on the shared corpus in MB/s. For each ratio it also prints the CPU
+a round used, the scan's split between this process (Python) and git: a scan keeps both
+cores busy where ``git log`` uses one, so half its CPU against ``git log``'s is about as low
+as the ratio can go, and a host that takes part of a core away shows in the ratio.
 
     ./uvw run python bench/scan.py [--commits 2000] [--tasks 500] [--changes 200] [--repeat 21]
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -144,7 +148,7 @@ def loose_copy(packed: Path, path: Path) -> None:
 
 
 def measure(path: Path, repeat: int, commits: int) -> dict[str, float]:
-    """Best-of-``repeat`` times (seconds) of git log, the scan, and the scan's I/O alone."""
+    """Best-of-``repeat`` times (seconds) of git log, the scan, the scan's I/O alone; mean CPU."""
 
     def log() -> None:
         subprocess.run(["git", "-C", str(path), "log", "--format=%H", "main"],
@@ -172,23 +176,43 @@ def measure(path: Path, repeat: int, commits: int) -> dict[str, float]:
     # Each ratio divides figures of one run's rounds. The scan's run holds git log and the
     # scan alone: timed among the heavy `git log -p` rounds it ran 5-15% slower (caches
     # left cold). The reference figures take turns with a git log of their own.
-    pair = interleaved(repeat, {"log": log, "scan": scan})
+    cpu: dict[str, list[tuple[float, float]]] = {}
+    pair = interleaved(repeat, {"log": log, "scan": scan}, cpu)
     references = interleaved(repeat, {"log": log, "patches": log_patches, "floor": io_floor})
-    return {**references, "reference log": references["log"], **pair}
+    own, children = (sum(values) / len(values) for values in zip(*cpu["scan"], strict=True))
+    log_cpu = sum(own + git for own, git in cpu["log"]) / len(cpu["log"])
+    spent = {"scan python cpu": own, "scan git cpu": children, "log cpu": log_cpu}
+    return {**references, "reference log": references["log"], **pair, **spent}
 
 
-def interleaved(repeat: int, runs: dict[str, Callable[[], None]]) -> dict[str, float]:
+def _cpu() -> tuple[float, float]:
+    """CPU seconds used so far by this process and by its children git (user and system)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def interleaved(
+    repeat: int,
+    runs: dict[str, Callable[[], None]],
+    cpu: dict[str, list[tuple[float, float]]] | None = None,
+) -> dict[str, float]:
     """The fastest of ``repeat`` calls of each run, the runs taking turns.
 
     A burst of load on this shared machine then slows every side alike, instead of
-    one side's whole series.
+    one side's whole series. ``cpu``, when given, receives each call's CPU time (this
+    process's, and git's), by run.
     """
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
         for name, run in runs.items():
+            before = _cpu()
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
+            after = _cpu()
+            if cpu is not None:
+                cpu.setdefault(name, []).append((after[0] - before[0], after[1] - before[1]))
     return {name: min(values) for name, values in times.items()}
 
 
@@ -225,6 +249,11 @@ def main() -> int:
               f"history and the file's versions without parsing (the I/O floor) is "
               f"{floor:.2f}x git log, `git log -p -- {TASK_FILE}` {patches:.2f}x "
               f"({times['patches'] * 1000:.1f} ms)")  # fmt: skip
+        python, git, log_cpu = (times[k] * 1000 for k in ("scan python cpu", "scan git cpu",
+                                                          "log cpu"))  # fmt: skip
+        print(f"    CPU per round, the mean: the scan {python + git:.0f} ms (Python {python:.0f}, "
+              f"git {git:.0f}), git log {log_cpu:.1f} ms; shared by two cores, the scan's is "
+              f"{(python + git) / 2 / log_cpu:.1f}x git log's")  # fmt: skip
     throughput = corpus_throughput()
     if throughput is None:
         print(f"corpus throughput: skipped ({CORPUS} not found)")
