@@ -3,9 +3,9 @@
 Prints the scan time as a ratio to ``git log --format=%H`` over the same range, both measured
 in this run (best of several repeats taken in turns, since these machines are noisy), and
 the parser's throughput on the shared corpus in MB/s. For each ratio it also prints the CPU
-a round used, the scan's split between this process (Python) and git: a scan keeps both
-cores busy where ``git log`` uses one, so half its CPU against ``git log``'s is about as low
-as the ratio can go, and a host that takes part of a core away shows in the ratio.
+a round used, the scan's split between this process (Python) and git: git's share runs on
+the second core while Python parses, and ``git log`` uses one, so a host that takes part of
+a core away shows in the ratio.
 
     ./uvw run python bench/scan.py [--commits 2000] [--tasks 500] [--changes 200] [--repeat 21]
 
@@ -252,8 +252,7 @@ def main() -> int:
         python, git, log_cpu = (times[k] * 1000 for k in ("scan python cpu", "scan git cpu",
                                                           "log cpu"))  # fmt: skip
         print(f"    CPU per round, the mean: the scan {python + git:.0f} ms (Python {python:.0f}, "
-              f"git {git:.0f}), git log {log_cpu:.1f} ms; shared by two cores, the scan's is "
-              f"{(python + git) / 2 / log_cpu:.1f}x git log's")  # fmt: skip
+              f"git {git:.0f}), git log {log_cpu:.1f} ms")  # fmt: skip
     throughput = corpus_throughput()
     if throughput is None:
         print(f"corpus throughput: skipped ({CORPUS} not found)")
