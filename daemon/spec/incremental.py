@@ -138,19 +138,31 @@ def _measurable(previous: CoreFile, old: bytes, new: bytes) -> bool:
     return not (new.startswith(b"---") and not previous.kinds.startswith(bytes([Kind.FRONT])))
 
 
-def _edit(previous: CoreFile, old: bytes, new: bytes, prefix: int) -> _Edit | None:
+class _Line(NamedTuple):
+    """The first edited line of ``old``: its start, its line end (-1: none), the task it starts."""
+
+    start: int
+    end: int
+    task: tuple[int, tuple[str, Start]] | None  # see _task_at
+
+
+def _line(previous: CoreFile, old: bytes, prefix: int) -> _Line:
+    """The line of ``old`` that holds the first edited byte (``prefix``: the bytes in common)."""
+    start, end = old.rfind(b"\n", 0, prefix) + 1, old.find(b"\n", prefix)
+    return _Line(start, end, _task_at(previous, old, start, end if end >= 0 else len(old)))
+
+
+def _edit(previous: CoreFile, old: bytes, new: bytes, prefix: int, line: _Line) -> _Edit | None:
     """The edited line range (``prefix``: the bytes in common), or None for edits not taken."""
     limit = min(len(old), len(new)) - prefix
     # Most edits stay on one line: when the lines below it match, the search starts there.
-    line_end = old.find(b"\n", prefix)
+    line_end = line.end
     below = len(old) - line_end
     fits = line_end >= 0 and below <= limit
     known = below if fits and new.endswith(memoryview(old)[line_end:]) else 0
     suffix = common_suffix(old, new, limit, known)
     end_old, end_new = len(old) - suffix, len(new) - suffix
-    line_start = old.rfind(b"\n", 0, prefix) + 1
-    found = _task_at(previous, old, line_start, line_end if line_end >= 0 else len(old))
-    first = previous.spans[found[0]][0] - 1 if found is not None else None
+    first = previous.spans[line.task[0]][0] - 1 if line.task is not None else None
     if first is None and prefix <= len(old) // 2:
         first = old.count(b"\n", 0, prefix)
     elif first is None:  # counted from the nearer end: one line end per line (bar the last)
@@ -160,11 +172,11 @@ def _edit(previous: CoreFile, old: bytes, new: bytes, prefix: int) -> _Edit | No
     delta = new.count(b"\n", prefix, end_new) - old.count(b"\n", prefix, end_old)
     if previous.kinds[first : old_last + 1].translate(None, _PLAIN):
         return None  # an edited line was code, a comment, a heading or front matter
-    return _Edit(first, old_last, delta, line_start)
+    return _Edit(first, old_last, delta, line.start)
 
 
 def _one_line(
-    previous: CoreFile, old: bytes, new: bytes, prefix: int
+    previous: CoreFile, old: bytes, new: bytes, prefix: int, line: _Line
 ) -> tuple[CoreFile, frozenset[str]] | None:
     """The commonest edit, found without measuring it: one task's first line, rewritten.
 
@@ -173,19 +185,15 @@ def _one_line(
     again from its block (:func:`_retitle`). Any other edit returns None, and
     :func:`update` measures it (:func:`_edit`). ``prefix``: the bytes in common.
     """
-    end_old = old.find(b"\n", prefix)
+    end_old = line.end
     end_new = len(new) - (len(old) - end_old)
     if end_old < 0 or end_new < prefix or new.find(b"\n", prefix, end_new) >= 0:
         return None
-    if not new.endswith(memoryview(old)[end_old:]):
-        return None  # more than that line changed
-    line_start = old.rfind(b"\n", 0, prefix) + 1
-    found = _task_at(previous, old, line_start, end_old)
-    if found is None:
-        return None
-    k, was = found
+    if line.task is None or not new.endswith(memoryview(old)[end_old:]):
+        return None  # not a task's first line, or more than that line changed
+    k, was = line.task
     first = previous.spans[k][0] - 1
-    return _retitle(previous, old, new, _Edit(first, first, 0, line_start), k, before=was)
+    return _retitle(previous, old, new, _Edit(first, first, 0, line.start), k, before=was)
 
 
 def _task_at(
@@ -334,13 +342,15 @@ def update(
     if not editable or not _measurable(previous, old, new):
         return None
     prefix = common_prefix(old, new)  # once, for both readings of the edit
-    quick = _one_line(previous, old, new, prefix)
+    line = _line(previous, old, prefix)
+    quick = _one_line(previous, old, new, prefix, line)
     if quick is not None:
         return quick
-    edit = _edit(previous, old, new, prefix)
+    edit = _edit(previous, old, new, prefix, line)
     tasks = _task_range(previous.spans, edit) if edit is not None else None
     if edit is not None and tasks is not None:
-        retitled = _retitle(previous, old, new, edit, tasks[0])
+        reading = line.task[1] if line.task is not None else None  # edit.line_start's line
+        retitled = _retitle(previous, old, new, edit, tasks[0], before=reading)
         if retitled is not None:
             return retitled
     window = _reread(previous, old, new, edit, tasks) if edit and tasks else None
