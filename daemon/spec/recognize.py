@@ -126,13 +126,8 @@ def list_task(index: int, line: str) -> Start | None:
         return None
     if "[" not in stripped and "**" not in stripped:
         return None  # every list-task pattern holds a checkbox or bold ("- see T001" is text)
-    t = _list_template(line)
-    if t is None:
-        return None
-    style, literal, title, tags, done, status, indent, level, alias, cells = t
-    return Start(
-        index, style, literal, title, tags, done, status, indent, level, index, alias, cells
-    )
+    found = _list_template(line)
+    return None if found is None else _start(index, found)
 
 
 def clear_cache() -> None:
@@ -169,10 +164,15 @@ def spec_kit_task(line: str) -> Start | None:
     A test holds the two readings equal wherever this one reads a line.
     """
     found = _spec_kit(line)
-    if found is None:
-        return None
-    style, literal, title, tags, done, status, indent, level, alias, cells = found
-    return Start(0, style, literal, title, tags, done, status, indent, level, 0, alias, cells)
+    return None if found is None else _start(0, found)
+
+
+def _start(index: int, reading: _Reading) -> Start:
+    """The Start of a list line read as ``reading``, at line ``index``."""
+    style, literal, title, tags, done, status, indent, level, alias, cells = reading
+    return Start(
+        index, style, literal, title, tags, done, status, indent, level, index, alias, cells
+    )
 
 
 def _spec_kit(line: str) -> _Reading | None:
