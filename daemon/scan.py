@@ -263,7 +263,11 @@ class Scanner:
                 yield Snapshot(step.sha, at.files(), changed, items, read)
 
     def _reader(self, sha: str) -> Callable[[], Commit]:
-        """A function that reads the commit ``sha`` once, when first called."""
+        """A function that reads the commit ``sha`` once, when first called.
+
+        A closure, not ``functools.cache``: that copies the function's attributes each
+        time it wraps one, and a scan makes one per snapshot.
+        """
         found: list[Commit] = []
 
         def read() -> Commit:

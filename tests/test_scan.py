@@ -77,38 +77,71 @@ def test_approval_by_trailer(repo: GitRepo):
     assert report.result.approved[0].digest == digest
 
 
-def _raw_commit(git: GitRepo, message: bytes, files: dict[str, str] | None = None) -> str:
-    """A commit whose message git's porcelain would not write (here: one holding a NUL)."""
+def _raw_commit(
+    git: GitRepo, message: bytes, files: dict[str, str] | None = None, *, encoding: str = ""
+) -> str:
+    """A commit git's porcelain would not write: a NUL in its message, or another encoding."""
     for path, text in (files or {}).items():
         git.write(path, text)
     git.git("add", "-A")
     tree, parent = git.git("write-tree").strip(), git.head()
     ident = f"{ALICE[0]} <{ALICE[1]}> 1700000000 +0000"
-    body = f"tree {tree}\nparent {parent}\nauthor {ident}\ncommitter {ident}\n\n".encode()
+    header = f"tree {tree}\nparent {parent}\nauthor {ident}\ncommitter {ident}\n"
+    header += f"encoding {encoding}\n" if encoding else ""
     argv = ["git", "-C", str(git.path), "hash-object", "-t", "commit", "--literally", "-w"]
-    sha = (
-        subprocess.run([*argv, "--stdin"], input=body + message, capture_output=True, check=True)
-        .stdout.decode()
-        .strip()
-    )
+    body = header.encode() + b"\n" + message
+    run = subprocess.run([*argv, "--stdin"], input=body, capture_output=True, check=True)
+    sha = run.stdout.decode().strip()
     git.git("update-ref", "HEAD", sha)
     return sha
 
 
-def test_a_trailer_after_a_nul_does_not_count(repo: GitRepo):
-    """A message ends at its first NUL, as git reads it: what a NUL hides approves nothing.
+def test_a_commit_git_log_shows_no_trailer_in_has_none(repo: GitRepo):
+    """The scan leaves a commit unread when git log shows no trailer in it: it must hold none.
 
-    Both git log (which tells the scan which messages may hold a trailer) and
-    libgit2 (which reads the commit) stop there, whether or not the commit also
-    changes the task file: a commit without a trailer is read only if an approval
-    needs its author.
+    Checked on the messages where git log and the commit as libgit2 reads it could
+    differ: a NUL (both stop there), a declared encoding (git log converts the message,
+    so any encoding but UTF-8 counts as a possible trailer), case.
     """
+    repo.commit("plain", {TASKS: OPEN.replace("Add routes", "Add the routes")})
+    repo.commit("Approve\n\nAPPROVED-TASKS: T001")
+    repo.commit("approved-tasks: T002")  # a message that is a trailer alone
+    _raw_commit(repo, b"Approve\0\n\nApproved-Tasks: T001\n", {TASKS: OPEN})
+    _raw_commit(repo, b"Approve\0\n\nApproved-Tasks: T002\n")
+    # Declared EBCDIC: git log converts the message to nothing it can show; libgit2 reads it raw.
+    _raw_commit(repo, b"Go\n\nApproved-Tasks: T001\n", encoding="IBM037")
+    git = Repo(repo.path, DEFAULT_TASK_FILES)
+    steps = git.history(git.resolve("HEAD"))
+    assert [step.trailer for step in steps] == [False, False, True, True, False, False, True]
+    for step in steps:
+        items = git.commit(step.sha).approved_items
+        assert step.trailer or items == (), step
+    assert git.commit(steps[-1].sha).approved_items == ("T001",)
+
+
+def test_a_scan_reads_only_the_commits_that_approve(repo: GitRepo, monkeypatch: pytest.MonkeyPatch):
+    """Commits that change the task file but approve nothing are never read (pygit2)."""
     base = repo.head()
-    hidden = b"Approve\0\n\nApproved-Tasks: T001\n"
-    _raw_commit(repo, hidden, {TASKS: OPEN.replace("Add routes", "Add the routes")})
-    _raw_commit(repo, hidden)
-    shown = repo.commit("Approve\n\nApproved-Tasks: T002")
-    assert approved(scan(repo, base)) == [("T002", shown, ALICE[1], "trailer")]
+    edits = [OPEN.replace("Add routes", f"Add routes, take {n}") for n in range(4)]
+    for n, text in enumerate(edits):
+        repo.commit(f"edit {n}", {TASKS: text})
+    marked = repo.commit(
+        "approve", {TASKS: edits[-1].replace("T001 Create", "T001 [approved] Create")}
+    )
+    trailer = repo.commit("Go\n\nApproved-Tasks: T002")
+    read: list[str] = []
+    commit = Repo.commit
+
+    def counted(self: Repo, sha: str, **options: object) -> object:
+        read.append(sha)
+        return commit(self, sha, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Repo, "commit", counted)
+    assert [a.commit for a in scan(repo, base).result.approved] == [marked, trailer]
+    assert sorted(read) == sorted([marked, trailer])
+    read.clear()  # with approvers named, every commit that may approve is asked who wrote it
+    assert len(scan(repo, base, approvers=(ALICE[1],)).result.approved) == 2
+    assert sorted(read) == sorted([marked, trailer])
 
 
 def test_approval_by_front_matter(repo: GitRepo):
