@@ -64,6 +64,19 @@ def test_marker_added_in_a_commit_is_newly_approved(repo: GitRepo):
     assert approved(scan(repo, sha)) == []
 
 
+def test_a_marker_before_the_id_approves_the_same_text(repo: GitRepo):
+    """``- [ ] [approved] T001 ...`` approves T001: the task stays, and so does its digest."""
+    base = repo.head()
+    text = OPEN.replace("- [ ] T001", "- [ ] [approved] T001")
+    sha = repo.commit("approve T001", {TASKS: text}, author=BOB)
+    report = scan(repo, base)
+    assert approved(report) == [("T001", sha, BOB[1], "marker")]
+    assert report.result.withdrawn == ()
+    before = scan(repo, new=base).files[TASKS].task("T1")
+    assert before is not None
+    assert report.result.approved[0].digest == before.digest
+
+
 def test_approval_by_trailer(repo: GitRepo):
     """An 'Approved-Tasks:' trailer approves the named tasks as they are at that commit."""
     base = repo.head()

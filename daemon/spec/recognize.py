@@ -206,15 +206,24 @@ def general_list_task(line: str) -> Start | None:
 
 
 def _checkbox_task(index: int, match: re.Match[str]) -> Start | None:
-    """``- [ ] T012 [P] [US1] Title`` and ``- [x] **T-201**: [Backend] Title``."""
-    found = _CHECKBOX_ID.match(plain(match.group("rest")))
+    """``- [ ] T012 [P] [US1] Title`` and ``- [x] **T-201**: [Backend] Title``.
+
+    Tags may come before the ID, as a reviewer may write ``- [ ] [approved] T012``:
+    the ID still names the task, and the tags count as if they followed it.
+    """
+    rest = plain(match.group("rest"))
+    found = _CHECKBOX_ID.match(rest)
+    leading: tuple[str, ...] = ()
+    if found is None and rest.startswith("["):
+        leading, after = fields.leading_tags(rest)
+        found = _CHECKBOX_ID.match(after) if leading else None
     if found is None:
         return None
     literal = found.group("id")
     if not (is_task_like(literal) or (is_numeric_id(literal) and "." in literal)):
         return None
     title, tags = _title_and_tags(found.group("rest"))
-    tags, status = _tag_statuses(tags)
+    tags, status = _tag_statuses(leading + tags)
     done = match.group("mark") in "xX" or status == "done"
     title = fields.strip_done_suffix(title)
     indent = len(match.group("indent"))

@@ -62,6 +62,31 @@ def test_speckit_checklist_reads_ids_tags_states_and_spans():
     assert t001.style is Style.CHECKLIST
 
 
+def test_tags_before_the_id_still_name_the_task():
+    """``- [ ] [approved] T012 Title``: tags written before the ID count as if after it.
+
+    A reviewer who puts the marker just after the checkbox approves the task; the line
+    must not stop being a task. Without an ID after the tags, a checkbox line is no task.
+    """
+    parsed = parse(
+        "- [ ] [approved] T010 Approved first\n"
+        "- [ ] [P] [US2] T011 Parallel story\n"
+        "- [x] [hold] T012 Done and held\n"
+        "- [ ] [P] T013 [US1] Tags on both sides\n"
+        "- [ ] [Criterion 1]\n"
+        "- [ ] [US1] Login page without an ID\n"
+        "- [ ] [see](T014) a link, not an ID\n"
+    )
+    assert [(t.id, t.title, t.tags, t.state) for t in parsed.tasks] == [
+        ("T010", "Approved first", (), TaskState.APPROVED),
+        ("T011", "Parallel story", ("P", "US2"), TaskState.OPEN),
+        ("T012", "Done and held", (), TaskState.DONE),
+        ("T013", "Tags on both sides", ("P", "US1"), TaskState.OPEN),
+    ]
+    assert parsed.tasks[1].stories == ("US2",)
+    assert parsed.tasks[0].style is Style.CHECKLIST
+
+
 HEADINGS = """# Tasks
 
 ## Backend
@@ -238,6 +263,7 @@ def test_bold_bullets_need_exactly_one_task_id():
     [
         ("- [ ] T001 Create models", "- [x] T001 Create models"),
         ("- [ ] T001 Create models", "- [ ] T001 [approved] Create models"),
+        ("- [ ] T001 Create models", "- [ ] [approved] T001 Create models"),
         ("- [ ] T001 [hold] Create models", "- [ ] T001 Create models"),
         ("- [ ] T001   Create\tmodels", "- [ ] T001 Create models"),
         ("### T-1: X\nStatus: approved\nBody", "### T-1: X\nBody"),

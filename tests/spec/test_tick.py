@@ -53,6 +53,13 @@ CASES = [
     ),
     pytest.param(
         SPECKIT,
+        "- [ ] [approved] T001 One\n- [ ] [P] T002 Two\n",
+        "T1",
+        "- [x] [approved] T001 One\n- [ ] [P] T002 Two\n",
+        id="checklist-tags-before-the-id",
+    ),
+    pytest.param(
+        SPECKIT,
         "* [ ] T001 One\n+ [ ] T002 Two\n1. [ ] T003 Three\n",
         "T3",
         "* [ ] T001 One\n+ [ ] T002 Two\n1. [x] T003 Three\n",
