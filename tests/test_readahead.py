@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ from daemon.readahead import Ahead, _Reader, _Walk, read_ahead
 from daemon.scan import Parser, Scanner, ScanReport, changed_keys
 from daemon.spec.layout import DEFAULT_TASK_FILES
 from daemon.spec.tasks import parse_cores
-from tests.gitrepo import BOB, GitRepo
+from tests.gitrepo import ALICE, BOB, GitRepo
+from tests.spec.corpus_edits import CORPUS, edited
 
 TASKS = "specs/001-a/tasks.md"
 OTHER = "specs/002-b/tasks.md"
@@ -106,6 +108,56 @@ def test_the_scan_is_the_same_whatever_is_read_ahead(history: GitRepo, budget: i
     assert scans(budget) == unread
     full_at_tip = unread[2]  # the third scan ends at the tip, where the big version is
     assert any(f.code == "input.too-large" and f.path == OTHER for f in full_at_tip[5])
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason=f"the shared corpus is not here ({CORPUS})")
+def test_corpus_files_edited_over_a_history_scan_alike(tmp_path: Path):
+    """Real task files edited, marked and named in trailers over 24 commits each (seeded).
+
+    A scan that reads ahead, one that reads nothing ahead and one push at a time
+    end with the same approvals; the first two report the same.
+    """
+    rng = random.Random(11)  # noqa: S311 - reproducible edits, not cryptography
+    files = [  # checklists the incremental reading may take (list tasks, no findings)
+        file
+        for file in sorted(CORPUS.glob("tasks/*"))
+        if b"- [ ] T0" in file.read_bytes() and parse_cores(file.read_bytes(), file.name).editable
+    ]
+    approvals = incremental = 0
+    for number, file in enumerate(rng.sample(files, 3)):
+        git = GitRepo(tmp_path / str(number))
+        data = file.read_bytes()
+        lines = data.decode("utf-8").split("\n")
+        ids = [core.id for core in parse_cores(data, file.name).cores]
+        shas = [git.commit("tasks", {TASKS: data})]
+        for turn in range(24):
+            author = rng.choice([ALICE, BOB])
+            if turn % 6 == 5:
+                shas.append(git.commit(f"go\n\nApproved-Tasks: {rng.choice(ids)}", author=author))
+                continue
+            open_tasks = [i for i, line in enumerate(lines) if line.startswith("- [ ] T")]
+            if turn % 2 and open_tasks:  # one task approved by its marker, as a reviewer does
+                where = rng.choice(open_tasks)
+                task_id, _, title = lines[where].removeprefix("- [ ] ").partition(" ")
+                lines[where] = f"- [ ] {task_id} [approved] {title}"
+            else:
+                lines = edited(rng, lines, copies=False)
+            shas.append(git.commit(f"edit {turn}", {TASKS: "\n".join(lines)}, author=author))
+        repo = Repo(git.path, DEFAULT_TASK_FILES)
+        parser = Parser()
+        ahead = Scanner(repo, Policy(), parser).scan(shas[-1])
+        incremental += parser.incremental
+        unread = Scanner(repo, Policy(), Parser(), prefetch_bytes=0).scan(shas[-1])
+        assert outcome(ahead) == outcome(unread), file.name
+        pushes = Scanner(repo, Policy(), Parser())
+        for old, new in zip([None, *shas], shas, strict=False):
+            last = pushes.scan(new, old)
+        assert last.detector.approvals == ahead.detector.approvals, file.name
+        approvals += len(ahead.detector.approvals)
+    # Markers and trailers took effect, and many versions were read incrementally:
+    # the comparisons are not of nothing.
+    assert approvals >= 10
+    assert incremental >= 20
 
 
 def _walked(walk: _Walk, reader: _Reader) -> list[tuple[str, FileEntry | None]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,8 +12,7 @@ from daemon.spec.incremental import common_prefix, common_suffix, update
 from daemon.spec.markdown import rescan, scan
 from daemon.spec.tasks import parse_cores, parse_tasks, parse_tasks_at
 from daemon.spec.text import decode
-
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+from tests.spec.corpus_edits import CORPUS, edited
 
 LINES = st.sampled_from(
     [
@@ -259,40 +256,6 @@ def test_in_place_edits_of_a_task_line_equal_a_full_parse(data: st.DataObject) -
         assert result[1] == {c.key for c in full.cores if before.get(c.key) != c}
 
 
-# Edits of real task files' lines: markers, rewording, moving, cutting, code and emphasis.
-CORPUS_EDITS: list[Callable[[str], str]] = [
-    lambda line: line.replace("- [ ]", "- [x]", 1),
-    lambda line: line.replace("- [x]", "- [ ]", 1),
-    lambda line: line.replace("] ", "] [approved] ", 1),
-    lambda line: line.replace("] ", "] [hold] ", 1),
-    lambda line: line + " reworded",
-    lambda line: line + " (done)",
-    lambda line: line + " `x` **y**",
-    lambda line: "  " + line,
-    lambda line: line.lstrip(),
-    lambda line: line.replace("T0", "T9", 1),
-    lambda line: line.replace("[", "", 1),
-    lambda line: line[: len(line) // 2],
-    lambda line: "",
-]
-
-
-def _edited(rng: random.Random, lines: list[str]) -> list[str]:
-    """``lines`` with one or two lines edited, copied in, deleted or swapped for another."""
-    edited = list(lines)
-    for _ in range(rng.choice([1, 1, 2])):
-        where, action = rng.randrange(len(edited)), rng.random()
-        if action < 0.6:
-            edited[where] = rng.choice(CORPUS_EDITS)(edited[where])
-        elif action < 0.75:
-            edited.insert(where, rng.choice(lines))
-        elif action < 0.85:
-            del edited[where]
-        else:
-            edited[where] = rng.choice(lines)
-    return edited
-
-
 @pytest.mark.skipif(not CORPUS.exists(), reason=f"the shared corpus is not here ({CORPUS})")
 def test_edits_of_the_corpus_files_equal_a_full_parse() -> None:
     """Seeded random edits of every corpus file update() may read: each one it takes equals a parse.
@@ -310,7 +273,7 @@ def test_edits_of_the_corpus_files_equal_a_full_parse() -> None:
         lines = data.decode("utf-8").split("\n")  # editable: the bytes decoded cleanly
         before = {c.key: c for c in previous.cores}
         for _ in range(20):
-            new = "\n".join(_edited(rng, lines)).encode()
+            new = "\n".join(edited(rng, lines)).encode()
             result = update(previous, data, new)
             if result is None:
                 continue
