@@ -237,6 +237,18 @@ def test_hold_wins_over_approval(repo: GitRepo):
     assert [(i.commit, i.reason) for i in ignored] == [(trailer, "task is held")]
 
 
+def test_a_hold_at_the_end_of_the_line_withdraws_too(repo: GitRepo):
+    """``- [ ] T002 [approved] Add routes [hold]`` is held: a hold at the line's end counts."""
+    marked = OPEN.replace("T002 Add", "T002 [approved] Add")
+    approve = repo.commit("approve T002", {TASKS: marked})
+    held = repo.commit("hold T002", {TASKS: marked.replace("Add routes", "Add routes [hold]")})
+    report = scan(repo, approve)
+    assert [(w.approval.task_id, w.commit, w.reason) for w in report.result.withdrawn] == [
+        ("T002", held, Reason.HELD)
+    ]
+    assert report.files[TASKS].task("T2") is not None
+
+
 def test_done_tasks_never_run(repo: GitRepo):
     """A done task is not approved by a marker, a trailer or front matter."""
     base = repo.head()

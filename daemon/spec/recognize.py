@@ -53,6 +53,7 @@ _BOLD_BULLET: Final = re.compile(r"(?P<indent>\s*)[-*+]\s+\*\*(?P<inner>[^*]+?)\
 _LINE_ID: Final = re.compile(rf"(?P<id>{ID_PATTERN})\s*:\s+(?P<title>\S.*)$")
 _TASK_LABEL: Final = re.compile(r"\s*(?:Task|TASK)\s+(?P<n>\d+)\s*$")
 _ORDERED: Final = re.compile(r"(?P<indent> {0,3})(?P<n>\d{1,4})[.)]\s+(?P<rest>\S.*)$")
+_CLOSING_TAG: Final = re.compile(r"\[([^\[\]]{1,40})\]$")
 _PHASE_LINE: Final = re.compile(
     r"(?:PHASE|Phase|MILESTONE|Milestone|SPRINT|Sprint|STAGE|Stage)\s+\w"
 )
@@ -99,9 +100,21 @@ def _tag_statuses(tags: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
 
 
 def _title_and_tags(text: str) -> tuple[str, tuple[str, ...]]:
+    """A title and its tags: those leading it, and status tags closing it (``Title [hold]``).
+
+    A status tag at the end of the title marks the task as one before it does; any
+    other bracket there (``Fix [P]``) stays in the title.
+    """
     text = text.lstrip(" :—–-")
     tags, rest = fields.leading_tags(text)
-    return rest.lstrip(" :—–-").strip(), tags
+    title = rest.lstrip(" :—–-").strip()
+    closing: list[str] = []
+    while title.endswith("]") and (found := _CLOSING_TAG.search(title)) is not None:
+        if fields.tag_status(found.group(1)) is None:
+            break
+        closing.insert(0, found.group(1).strip())
+        title = title[: found.start()].rstrip()
+    return title, (*tags, *closing) if closing else tags
 
 
 def heading_task(index: int, level: int, text: str) -> Start | None:

@@ -87,6 +87,28 @@ def test_tags_before_the_id_still_name_the_task():
     assert parsed.tasks[0].style is Style.CHECKLIST
 
 
+def test_status_tags_closing_a_title_mark_the_task():
+    """``Title [hold]`` holds, ``Title [approved]`` approves; other closing brackets are title."""
+    parsed = parse(
+        "- [ ] T020 Build the API [hold]\n"
+        "- [ ] T021 [P] Build the UI [approved]\n"
+        "- [ ] T022 Wire it up [done]\n"
+        "- [ ] T023 Show the [approved] badge\n"
+        "- [ ] T024 Fix the [P]\n"
+        "- [ ] T025 Both [Approved] [blocked]\n"
+        "### T-026: A heading task [hold]\n"
+    )
+    assert [(t.id, t.title, t.tags, t.state) for t in parsed.tasks] == [
+        ("T020", "Build the API", (), TaskState.HELD),
+        ("T021", "Build the UI", ("P",), TaskState.APPROVED),
+        ("T022", "Wire it up", (), TaskState.DONE),
+        ("T023", "Show the [approved] badge", (), TaskState.OPEN),
+        ("T024", "Fix the [P]", (), TaskState.OPEN),
+        ("T025", "Both", (), TaskState.HELD),
+        ("T-026", "A heading task", (), TaskState.HELD),
+    ]
+
+
 HEADINGS = """# Tasks
 
 ## Backend
@@ -264,6 +286,7 @@ def test_bold_bullets_need_exactly_one_task_id():
         ("- [ ] T001 Create models", "- [x] T001 Create models"),
         ("- [ ] T001 Create models", "- [ ] T001 [approved] Create models"),
         ("- [ ] T001 Create models", "- [ ] [approved] T001 Create models"),
+        ("- [ ] T001 Create models", "- [ ] T001 Create models [hold]"),
         ("- [ ] T001 [hold] Create models", "- [ ] T001 Create models"),
         ("- [ ] T001   Create\tmodels", "- [ ] T001 Create models"),
         ("### T-1: X\nStatus: approved\nBody", "### T-1: X\nBody"),
