@@ -29,14 +29,26 @@ def _keys_of(value: object) -> frozenset[str]:
 
 
 def file_approval(mapping: Mapping[str, object]) -> FileApproval:
-    """What ``status:`` and ``approved_tasks:`` at the top of a file say."""
-    status = mapping.get("status")
+    """What ``status:`` and ``approved_tasks:`` at the top of a file say.
+
+    The keys are read as a reviewer may type them: ``Status:``, ``Approved-Tasks:``
+    (as the trailer is spelled) and ``approved_tasks:`` are the same keys. An exact
+    spelling wins over another one.
+    """
+    status = _value(mapping, "status")
     verdict = fields.classify_status(str(status)) if isinstance(status, str) else None
     return FileApproval(
         approved_all=verdict == "approved",
         held_all=verdict == "held",
-        approved_keys=_keys_of(mapping.get("approved_tasks")),
+        approved_keys=_keys_of(_value(mapping, "approved_tasks")),
     )
+
+
+def _value(mapping: Mapping[str, object], key: str) -> object:
+    """``mapping[key]``, or the value of the first key that differs only in case or ``-``."""
+    if key in mapping:
+        return mapping[key]
+    return next((v for k, v in mapping.items() if k.lower().replace("-", "_") == key), None)
 
 
 # YAML also breaks lines at a lone CR, NEL, LS and PS; split_lines does not, so those are

@@ -229,6 +229,25 @@ tasks:
     assert [parsed.state(t) for t in parsed.tasks] == [TaskState.APPROVED, TaskState.DONE]
 
 
+@pytest.mark.parametrize(
+    ("front", "states"),
+    [
+        ("Status: on hold", [TaskState.HELD, TaskState.HELD]),
+        ("STATUS: Approved", [TaskState.APPROVED, TaskState.APPROVED]),
+        ("Approved-Tasks: T-002", [TaskState.OPEN, TaskState.APPROVED]),
+        ("Approved_Tasks: [T-001]", [TaskState.APPROVED, TaskState.OPEN]),
+        ("status: hold\nStatus: approved", [TaskState.HELD, TaskState.HELD]),  # exact key wins
+    ],
+)
+def test_front_matter_keys_are_read_as_typed(front: str, states: list[TaskState]):
+    """``Status:`` and ``Approved-Tasks:`` are the front matter's ``status``/``approved_tasks``.
+
+    A hold typed with a capital S must hold: read case-sensitively it was ignored.
+    """
+    parsed = parse(f"---\n{front}\n---\n- [ ] T-001 One\n- [ ] T-002 Two\n")
+    assert [parsed.state(t) for t in parsed.tasks] == states
+
+
 def test_field_blocks_and_plain_id_lines():
     """'Task ID: T1' blocks (with a 'Task 1' label) and 'TASK-1: Title' lines are tasks."""
     text = """PHASE 1: Setup
