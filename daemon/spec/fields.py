@@ -96,14 +96,24 @@ def classify_status(value: str) -> str | None:
     word = status_word(value)
     checked = "✅" in value or "✔" in value
     verdict: str | None = None
-    if word in DONE_WORDS or (checked and word not in APPROVED_WORDS):
+    if _leads(word, DONE_WORDS) or (checked and word not in APPROVED_WORDS):
         verdict = "done"
-    elif word in HOLD_WORDS:
+    elif _leads(word, HOLD_WORDS):
         verdict = "held"
     elif word in APPROVED_WORDS:
         exact = value.strip().lower().replace("*", "").strip(" .!") == word
         verdict = "approved" if exact else None
     return verdict
+
+
+def _leads(word: str, words: frozenset[str]) -> bool:
+    """Whether the status phrase ``word`` is one of ``words`` or starts with one of them.
+
+    ``blocked by T-002``, ``on hold until Monday`` and ``done - merged`` hold or end a
+    task as their first words say: the safe side, as neither runs. Approval has no
+    such reading (only the exact word approves), and a lone ``x`` leads nothing.
+    """
+    return word in words or any(word.startswith(f"{w} ") for w in words if w != "x")
 
 
 def tag_status(tag: str) -> str | None:

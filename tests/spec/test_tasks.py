@@ -201,6 +201,25 @@ Status: ✅
     assert states == [TaskState.OPEN, TaskState.OPEN, TaskState.DONE]
 
 
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("blocked by T-002", TaskState.HELD),
+        ("On hold until the API lands", TaskState.HELD),
+        ("Draft - needs review", TaskState.HELD),
+        ("done - merged in #12", TaskState.DONE),
+        ("Closed as a duplicate", TaskState.DONE),
+        ("not done", TaskState.OPEN),
+        ("unblocked", TaskState.OPEN),
+        ("approved by alice", TaskState.OPEN),  # approval stays the exact word
+        ("x-platform build", TaskState.OPEN),
+    ],
+)
+def test_a_status_that_starts_with_a_hold_or_done_word_says_so(status: str, state: TaskState):
+    """``Status: blocked by T-002`` holds: a reviewer's hold with a reason must still hold."""
+    assert [t.state for t in parse(f"### T-001: One\nStatus: {status}\n", "x.md").tasks] == [state]
+
+
 def test_yaml_task_file_and_front_matter_approval():
     """YAML task lists read id/title/status/depends_on; front matter approves listed tasks."""
     yaml_file = """name: demo
