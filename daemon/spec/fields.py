@@ -8,7 +8,7 @@ from typing import Final
 
 # `Name: value`, `**Name**: value`, `**Name:** value`, `- **Name**: value`.
 _FIELD: Final = re.compile(
-    r"\s*(?:[-*+]\s+)?(?P<open>\*\*|__)?(?P<name>[A-Za-z][A-Za-z0-9 /()&'-]{0,40}?)"
+    r"\s*(?:[-*+]\s+)?(?P<open>\*\*|__|\*|_)?(?P<name>[A-Za-z][A-Za-z0-9 /()&'-]{0,40}?)"
     r"\s*(?:(?P=open)\s*:|:\s*(?P=open)|:)(?:\s+|$)(?P<value>.*)$"
 )
 _TAGS: Final = re.compile(r"(?:\s*\[[^\[\]]{1,40}\])+")

@@ -22,7 +22,7 @@ from daemon.spec.tasks import parse_tasks
 
 _CHECKBOX: Final = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+(?:[\w.-]+\s+)?)\[ \]")
 _STATUS_FIELD: Final = re.compile(
-    r"^(\s*(?:[-*+]\s+)?(?:\*\*|__)?Status(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*)(.*?)(\s*)$",
+    r"^(\s*(?:[-*+]\s+)?(?:\*\*|__|\*|_)?Status(?:\*\*|__|\*|_)?\s*:\s*(?:\*\*|__|\*|_)?\s*)(.*?)(\s*)$",
     re.IGNORECASE,
 )
 _YAML_STATUS: Final = re.compile(r"^(\s*(?:-\s+)?status\s*:\s*)(.*?)(\s*)$", re.IGNORECASE)

@@ -220,6 +220,16 @@ def test_a_status_that_starts_with_a_hold_or_done_word_says_so(status: str, stat
     assert [t.state for t in parse(f"### T-001: One\nStatus: {status}\n", "x.md").tasks] == [state]
 
 
+@pytest.mark.parametrize(
+    "line",
+    ["*Status:* on hold", "*Status*: on hold", "_Status_: on hold", "**Status:** on hold"],
+)
+def test_a_status_field_in_italics_is_a_status_field(line: str):
+    """A field name in single emphasis is a field too: ``*Status:* on hold`` holds the task."""
+    parsed = parse(f"### T-001: One\n{line}\nBody\n", "speckit.tasks")
+    assert [parsed.state(t) for t in parsed.tasks] == [TaskState.HELD]
+
+
 def test_yaml_task_file_and_front_matter_approval():
     """YAML task lists read id/title/status/depends_on; front matter approves listed tasks."""
     yaml_file = """name: demo

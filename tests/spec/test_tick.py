@@ -97,6 +97,13 @@ CASES = [
     ),
     pytest.param(
         ROOT,
+        "### T-001: X\n*Status:* approved\n_Spec_: speckit.plan §1\n",
+        "T1",
+        "### T-001: X\n*Status:* done\n_Spec_: speckit.plan §1\n",
+        id="heading-italic-status",
+    ),
+    pytest.param(
+        ROOT,
         "### T-002: Implement\n**Spec:** speckit.specify FR-1\n\n### T-003: Other\n",
         "T2",
         "### T-002: Implement\n\n**Status:** done\n**Spec:** speckit.specify FR-1\n\n"
