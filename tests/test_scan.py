@@ -50,31 +50,25 @@ def approved(report: ScanReport) -> list[tuple[str, str, str, str]]:
     return [(a.task_id, a.commit, a.approver.email, str(a.signal)) for a in report.result.approved]
 
 
-def test_marker_added_in_a_commit_is_newly_approved(repo: GitRepo):
-    """Adding [approved] to a task line approves it at that commit, by that commit's author."""
+@pytest.mark.parametrize("marked", ["T001 [approved] Create", "[approved] T001 Create"])
+def test_marker_added_in_a_commit_is_newly_approved(repo: GitRepo, marked: str):
+    """Adding [approved] to a task line approves it at that commit, by that commit's author.
+
+    The marker may follow the ID or precede it; either way the task keeps its digest.
+    """
     base = repo.head()
-    text = OPEN.replace("T001 Create", "T001 [approved] Create")
+    text = OPEN.replace("T001 Create", marked)
     sha = repo.commit("approve T001", {TASKS: text}, author=BOB)
     report = scan(repo, base)
     assert approved(report) == [("T001", sha, BOB[1], "marker")]
     assert report.runnable == report.result.approved
     assert report.result.withdrawn == ()
     assert report.result.ignored == ()
-    # The next scan from the new tip reports nothing again.
-    assert approved(scan(repo, sha)) == []
-
-
-def test_a_marker_before_the_id_approves_the_same_text(repo: GitRepo):
-    """``- [ ] [approved] T001 ...`` approves T001: the task stays, and so does its digest."""
-    base = repo.head()
-    text = OPEN.replace("- [ ] T001", "- [ ] [approved] T001")
-    sha = repo.commit("approve T001", {TASKS: text}, author=BOB)
-    report = scan(repo, base)
-    assert approved(report) == [("T001", sha, BOB[1], "marker")]
-    assert report.result.withdrawn == ()
     before = scan(repo, new=base).files[TASKS].task("T1")
     assert before is not None
     assert report.result.approved[0].digest == before.digest
+    # The next scan from the new tip reports nothing again.
+    assert approved(scan(repo, sha)) == []
 
 
 def test_approval_by_trailer(repo: GitRepo):

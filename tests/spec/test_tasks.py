@@ -62,11 +62,12 @@ def test_speckit_checklist_reads_ids_tags_states_and_spans():
     assert t001.style is Style.CHECKLIST
 
 
-def test_tags_before_the_id_still_name_the_task():
-    """``- [ ] [approved] T012 Title``: tags written before the ID count as if after it.
+def test_markers_count_where_a_reviewer_types_them():
+    """Tags before the ID count as if after it; status tags closing the title mark the task.
 
-    A reviewer who puts the marker just after the checkbox approves the task; the line
-    must not stop being a task. Without an ID after the tags, a checkbox line is no task.
+    A reviewer who types ``[approved]`` just after the checkbox, or ``[hold]`` at the end
+    of the line, means it: the line must stay a task and the marker must count. Without
+    an ID after the tags a checkbox line is no task, and other closing brackets are title.
     """
     parsed = parse(
         "- [ ] [approved] T010 Approved first\n"
@@ -76,20 +77,6 @@ def test_tags_before_the_id_still_name_the_task():
         "- [ ] [Criterion 1]\n"
         "- [ ] [US1] Login page without an ID\n"
         "- [ ] [see](T014) a link, not an ID\n"
-    )
-    assert [(t.id, t.title, t.tags, t.state) for t in parsed.tasks] == [
-        ("T010", "Approved first", (), TaskState.APPROVED),
-        ("T011", "Parallel story", ("P", "US2"), TaskState.OPEN),
-        ("T012", "Done and held", (), TaskState.DONE),
-        ("T013", "Tags on both sides", ("P", "US1"), TaskState.OPEN),
-    ]
-    assert parsed.tasks[1].stories == ("US2",)
-    assert parsed.tasks[0].style is Style.CHECKLIST
-
-
-def test_status_tags_closing_a_title_mark_the_task():
-    """``Title [hold]`` holds, ``Title [approved]`` approves; other closing brackets are title."""
-    parsed = parse(
         "- [ ] T020 Build the API [hold]\n"
         "- [ ] T021 [P] Build the UI [approved]\n"
         "- [ ] T022 Wire it up [done]\n"
@@ -99,6 +86,10 @@ def test_status_tags_closing_a_title_mark_the_task():
         "### T-026: A heading task [hold]\n"
     )
     assert [(t.id, t.title, t.tags, t.state) for t in parsed.tasks] == [
+        ("T010", "Approved first", (), TaskState.APPROVED),
+        ("T011", "Parallel story", ("P", "US2"), TaskState.OPEN),
+        ("T012", "Done and held", (), TaskState.DONE),
+        ("T013", "Tags on both sides", ("P", "US1"), TaskState.OPEN),
         ("T020", "Build the API", (), TaskState.HELD),
         ("T021", "Build the UI", ("P",), TaskState.APPROVED),
         ("T022", "Wire it up", (), TaskState.DONE),
@@ -107,6 +98,8 @@ def test_status_tags_closing_a_title_mark_the_task():
         ("T025", "Both", (), TaskState.HELD),
         ("T-026", "A heading task", (), TaskState.HELD),
     ]
+    assert parsed.tasks[1].stories == ("US2",)
+    assert parsed.tasks[0].style is Style.CHECKLIST
 
 
 HEADINGS = """# Tasks
