@@ -72,6 +72,7 @@ class Commit:
     approved_items: tuple[str, ...] = ()
     signature: SignatureStatus = SignatureStatus.UNCHECKED
     signer: str = ""  # the identity the signature verifies for (an email, or "Name <email>")
+    misnamed: tuple[str, ...] = ()  # trailers spelled almost as Approved-Tasks, as written
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,8 @@ class Snapshot:
     from ``files``). Unchanged files and tasks cost the detector nothing.
     ``approved_items`` are the items of its ``Approved-Tasks`` trailers. ``commit``
     gives the whole commit (its author, its signature), read only when an approval
-    or a refusal needs it: most commits approve nothing.
+    or a refusal needs it: most commits approve nothing. ``misnamed`` are trailers
+    spelled almost as ``Approved-Tasks`` (``Approved-Task: T001``): reported, not obeyed.
     """
 
     sha: str
@@ -92,6 +94,7 @@ class Snapshot:
     changed: Mapping[str, frozenset[str] | None]
     approved_items: tuple[str, ...]
     commit: Callable[[], Commit]
+    misnamed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +193,7 @@ _fact: Final = functools.partial(tuple.__new__, _Fact)
 
 
 _PREFERENCE = (Signal.MARKER, Signal.FRONTMATTER, Signal.TRAILER)
+_MISNAMED: Final = "not an Approved-Tasks trailer (the key is spelled otherwise): approves nothing"
 
 
 @dataclass(slots=True)
@@ -217,6 +221,9 @@ class Detector:
     def feed(self, snapshot: Snapshot) -> None:
         """Apply one commit."""
         sha = snapshot.sha
+        if Signal.TRAILER in self.policy.signals:
+            for written in snapshot.misnamed:
+                self._ignore(snapshot, Signal.TRAILER, written, _MISNAMED, None)
         targets = self._trailer_targets(snapshot)
         work = _work(snapshot, targets)
         gone = [path for path in work if path not in snapshot.files]

@@ -258,9 +258,11 @@ class Scanner:
             read = self._reader(step.sha)
             # A message that holds no trailer is left unread: the commit is read only if
             # an approval needs its author (most commits approve nothing).
-            items = read().approved_items if step.trailer else ()
-            if changed or items:
-                yield Snapshot(step.sha, at.files(), changed, items, read)
+            commit = read() if step.trailer else None
+            items = commit.approved_items if commit else ()
+            misnamed = commit.misnamed if commit else ()
+            if changed or items or misnamed:
+                yield Snapshot(step.sha, at.files(), changed, items, read, misnamed)
 
     def _reader(self, sha: str) -> Callable[[], Commit]:
         """A function that reads the commit ``sha`` once, when first called.

@@ -12,6 +12,7 @@ from typing import Final
 
 _TRAILER: Final = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)\s*:\s*(.*)$")
 APPROVED_TASKS: Final = "approved-tasks"
+_NEAR_KEYS: Final = frozenset({"approvedtask", "approvedtasks"})  # without their hyphens
 _GIT_GENERATED: Final = ("Signed-off-by: ", "(cherry picked from commit ")
 
 
@@ -52,6 +53,18 @@ def values(message: str, key: str) -> list[str]:
     """Every value of trailer ``key`` (case-insensitive) in ``message``."""
     wanted = key.lower()
     return [value for name, value in parse(message) if name.lower() == wanted]
+
+
+def misnamed_approvals(message: str) -> list[str]:
+    """Trailers spelled almost as ``Approved-Tasks`` (``Approved-Task: T001``), as written.
+
+    They approve nothing; a scan reports them, so that a typo is not silently a no-op.
+    """
+    return [
+        f"{key}: {value}"
+        for key, value in parse(message)
+        if key.lower() != APPROVED_TASKS and key.lower().replace("-", "") in _NEAR_KEYS
+    ]
 
 
 def approved_items(message: str) -> list[str]:

@@ -84,6 +84,19 @@ def test_approval_by_trailer(repo: GitRepo):
     assert report.result.approved[0].digest == digest
 
 
+def test_a_misspelled_approval_trailer_is_reported_not_obeyed(repo: GitRepo):
+    """``Approved-Task: T001`` (singular) approves nothing, and says so; other keys are quiet."""
+    base = repo.head()
+    typo = repo.commit("Approve setup\n\nApproved-Task: T001", author=BOB)
+    repo.commit("Review\n\nApproved-By: Alice <alice@example.com>")
+    report = scan(repo, base)
+    assert report.result.approved == ()
+    assert [(i.commit, i.item, i.author.email) for i in report.result.ignored] == [
+        (typo, "Approved-Task: T001", BOB[1])
+    ]
+    assert "spelled otherwise" in report.result.ignored[0].reason
+
+
 def _raw_commit(
     git: GitRepo, message: bytes, files: dict[str, str] | None = None, *, encoding: str = ""
 ) -> str:

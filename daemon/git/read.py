@@ -160,11 +160,13 @@ class Repo:
         author = obj.author
         person = Person(_text(author.raw_name), _text(author.raw_email))
         message = _text(obj.raw_message)
-        items = tuple(trailers.approved_items(message)) if _may_approve(message) else ()
+        may = _may_approve(message)
+        items = tuple(trailers.approved_items(message)) if may else ()
+        misnamed = tuple(trailers.misnamed_approvals(message)) if may else ()
         status, signer = (
             self.verify(sha, signers) if check_signature else (SignatureStatus.UNCHECKED, "")
         )
-        return Commit(sha, person, items, status, signer)
+        return Commit(sha, person, items, status, signer, misnamed)
 
     def has_commit(self, sha: str) -> bool:
         """Whether ``sha`` names a commit in the object store."""
