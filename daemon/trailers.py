@@ -12,7 +12,6 @@ from typing import Final
 
 _TRAILER: Final = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)\s*:\s*(.*)$")
 APPROVED_TASKS: Final = "approved-tasks"
-_NEAR_KEYS: Final = frozenset({"approvedtask", "approvedtasks"})  # without their hyphens
 _GIT_GENERATED: Final = ("Signed-off-by: ", "(cherry picked from commit ")
 
 
@@ -56,14 +55,15 @@ def values(message: str, key: str) -> list[str]:
 
 
 def misnamed_approvals(message: str) -> list[str]:
-    """Trailers spelled almost as ``Approved-Tasks`` (``Approved-Task: T001``), as written.
+    """Trailers whose key starts as ``Approved-Tasks`` does but is not it, as written.
 
-    They approve nothing; a scan reports them, so that a typo is not silently a no-op.
+    ``Approved-Task: T001`` or ``Approved-Taks: T001`` approve nothing; a scan reports
+    them, so that a typo is not silently a no-op. ``Approved-By:`` is another trailer.
     """
     return [
         f"{key}: {value}"
         for key, value in parse(message)
-        if key.lower() != APPROVED_TASKS and key.lower().replace("-", "") in _NEAR_KEYS
+        if key.lower().startswith("approved-ta") and key.lower() != APPROVED_TASKS
     ]
 
 

@@ -29,3 +29,13 @@ from daemon import trailers
 def test_approved_items(message, items):
     """Approved-Tasks values are split on commas and spaces, only from a real trailer block."""
     assert trailers.approved_items(message) == items
+
+
+def test_near_misses_of_the_approval_key_are_found_as_written():
+    """Keys that start as Approved-Tasks does but are not it; others (Approved-By) are not."""
+    message = (
+        "Approve\n\nApproved-Task: T001\napproved-taks: T2\nApproved-Tasks: T3\n"
+        "Approved-By: Alice\nReviewed-by: Bob"
+    )
+    assert trailers.misnamed_approvals(message) == ["Approved-Task: T001", "approved-taks: T2"]
+    assert trailers.approved_items(message) == ["T3"]
