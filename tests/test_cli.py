@@ -144,6 +144,7 @@ def test_tasks_at_a_revision_uses_history(capsys, sample: GitRepo):
             3,
             "revision 'no-such-rev' not found",
         ),
+        (["tasks", "--repo", "{repo}", "--rev", "HEAD^{{tree}}"], 3, "names a tree, not a commit"),
         (["tasks", "--repo", "{tmp}/nowhere"], 2, "no such directory"),
         (["tasks", "--repo", "{tmp}", "--rev", "main"], 2, "--rev needs a git repository"),
         (["--config", "{tmp}/missing.toml", "tasks"], 2, "missing.toml"),

@@ -119,11 +119,17 @@ class Repo:
         return str(self._repo.path)
 
     def resolve(self, rev: str) -> str:
-        """The commit id ``rev`` names."""
+        """The commit id ``rev`` names (a tag is followed to its commit)."""
         try:
-            return str(self._repo.revparse_single(rev).peel(pygit2.Commit).id)
+            found = self._repo.revparse_single(rev)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as error:
             raise RevisionNotFoundError(f"{self.path}: revision {rev!r} not found") from error
+        try:
+            return str(found.peel(pygit2.Commit).id)
+        except (ValueError, pygit2.GitError, pygit2.InvalidSpecError) as error:
+            kind = getattr(found, "type_str", "object")
+            message = f"{self.path}: revision {rev!r} names a {kind}, not a commit"
+            raise RevisionNotFoundError(message) from error
 
     def _commit(self, sha: str) -> pygit2.Commit:
         obj: object = self._repo[_oid(sha)]  # the stubs' Object is no base of the final Commit
