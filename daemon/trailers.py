@@ -8,7 +8,7 @@ here, by git's rule (see :func:`parse`).
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, NamedTuple
 
 _TRAILER: Final = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)\s*:\s*(.*)$")
 APPROVED_TASKS: Final = "approved-tasks"
@@ -48,28 +48,32 @@ def parse(message: str) -> list[tuple[str, str]]:
     return trailers if block else []
 
 
-def values(message: str, key: str) -> list[str]:
-    """Every value of trailer ``key`` (case-insensitive) in ``message``."""
-    wanted = key.lower()
-    return [value for name, value in parse(message) if name.lower() == wanted]
+class Approvals(NamedTuple):
+    """What a message's trailers say about approval, read in one pass."""
+
+    items: list[str]  # the task references of every ``Approved-Tasks:`` trailer
+    misnamed: list[str]  # trailers whose key starts as Approved-Tasks does but is not it
 
 
-def misnamed_approvals(message: str) -> list[str]:
-    """Trailers whose key starts as ``Approved-Tasks`` does but is not it, as written.
+def approvals(message: str) -> Approvals:
+    """The ``Approved-Tasks`` items of ``message``, and its near-miss trailers as written.
 
-    ``Approved-Task: T001`` or ``Approved-Taks: T001`` approve nothing; a scan reports
-    them, so that a typo is not silently a no-op. ``Approved-By:`` is another trailer.
+    Items are split on commas and spaces. ``Approved-Task: T001`` or ``Approved-Taks:
+    T001`` approve nothing; they are returned so that a typo is reported, not silently a
+    no-op. ``Approved-By:`` is another trailer.
     """
-    return [
-        f"{key}: {value}"
-        for key, value in parse(message)
-        if key.lower().startswith("approved-ta") and key.lower() != APPROVED_TASKS
-    ]
+    found = Approvals([], [])
+    if "approved-" not in message.lower():
+        return found  # most messages: nothing to parse
+    for key, value in parse(message):
+        name = key.lower()
+        if name == APPROVED_TASKS:
+            found.items.extend(item for item in re.split(r"[,\s]+", value) if item)
+        elif name.startswith("approved-ta"):
+            found.misnamed.append(f"{key}: {value}")
+    return found
 
 
 def approved_items(message: str) -> list[str]:
     """The task references of every ``Approved-Tasks:`` trailer, split on commas and spaces."""
-    items: list[str] = []
-    for value in values(message, APPROVED_TASKS):
-        items += [item for item in re.split(r"[,\s]+", value) if item]
-    return items
+    return approvals(message).items

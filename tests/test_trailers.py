@@ -37,5 +37,4 @@ def test_near_misses_of_the_approval_key_are_found_as_written():
         "Approve\n\nApproved-Task: T001\napproved-taks: T2\nApproved-Tasks: T3\n"
         "Approved-By: Alice\nReviewed-by: Bob"
     )
-    assert trailers.misnamed_approvals(message) == ["Approved-Task: T001", "approved-taks: T2"]
-    assert trailers.approved_items(message) == ["T3"]
+    assert trailers.approvals(message) == (["T3"], ["Approved-Task: T001", "approved-taks: T2"])

@@ -166,9 +166,8 @@ class Repo:
         author = obj.author
         person = Person(_text(author.raw_name), _text(author.raw_email))
         message = _text(obj.raw_message)
-        may = _may_approve(message)
-        items = tuple(trailers.approved_items(message)) if may else ()
-        misnamed = tuple(trailers.misnamed_approvals(message)) if may else ()
+        found = trailers.approvals(message)
+        items, misnamed = tuple(found.items), tuple(found.misnamed)
         status, signer = (
             self.verify(sha, signers) if check_signature else (SignatureStatus.UNCHECKED, "")
         )
@@ -414,7 +413,3 @@ def _oid(value: str | pygit2.Oid) -> pygit2.Oid:
 
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
-
-
-def _may_approve(message: str) -> bool:
-    return "approved-" in message.lower()
