@@ -38,7 +38,7 @@ from daemon.hookinput import check_items, clean_message, framework_updates, is_z
 from daemon.lint import lint_change
 from daemon.settings import Settings
 from daemon.spec.tasks import parse_cores
-from daemon.trailers import approved_items
+from daemon.trailers import approvals
 
 __all__ = [
     "BACKUP_SUFFIX",
@@ -220,6 +220,8 @@ def pre_commit(repo: Repo, *, out: TextIO) -> int:
 def commit_msg(repo: Repo, message_file: Path, *, max_bytes: int) -> list[str]:
     """The problems of the message's ``Approved-Tasks`` items (see :func:`check_items`).
 
+    A near miss (``Approved-Task: T001``) is one too: it would approve nothing.
+
     Tasks are read from what is being committed, else from HEAD.
     """
     try:
@@ -228,9 +230,10 @@ def commit_msg(repo: Repo, message_file: Path, *, max_bytes: int) -> list[str]:
         raise UsageError(
             f"commit-msg: cannot read the message file {message_file} ({error.strerror})"
         ) from error
-    items = approved_items(clean_message(text))
+    items, misnamed = approvals(clean_message(text))
+    near = [f"{bad}: not an Approved-Tasks trailer; write Approved-Tasks" for bad in misnamed]
     if not items:
-        return []
+        return near
     try:
         tree: str | None = repo.index_tree()
     except RepositoryError:  # an index git could not commit either: read HEAD
@@ -241,7 +244,7 @@ def commit_msg(repo: Repo, message_file: Path, *, max_bytes: int) -> list[str]:
         for path, entry in (repo.task_files(tree) if tree else {}).items()
         if entry.regular
     }
-    return check_items(items, files)
+    return near + check_items(items, files)
 
 
 def _open(

@@ -72,8 +72,3 @@ def approvals(message: str) -> Approvals:
         elif name.startswith("approved-ta"):
             found.misnamed.append(f"{key}: {value}")
     return found
-
-
-def approved_items(message: str) -> list[str]:
-    """The task references of every ``Approved-Tasks:`` trailer, split on commas and spaces."""
-    return approvals(message).items

@@ -198,6 +198,17 @@ def test_commit_msg_ignores_git_comments_and_the_verbose_diff(project, tmp_path,
     )
 
 
+def test_commit_msg_refuses_a_near_miss_of_the_trailer(project, tmp_path, capsys):
+    """``Approved-Task: T006`` would approve nothing: refused, with the spelling to use."""
+    message = tmp_path / "msg"
+    message.write_text("Approve\n\nApproved-Task: T006\nApproved-By: Alice\n")
+    code, out, _ = run(capsys, "hook", "--repo", str(project.path), "commit-msg", str(message))
+    assert (code, out) == (
+        1,
+        "Approved-Task: T006: not an Approved-Tasks trailer; write Approved-Tasks\n",
+    )
+
+
 def test_commit_msg_without_the_trailer_passes(project, tmp_path, capsys):
     """A message with no Approved-Tasks trailer has nothing to check."""
     message = tmp_path / "msg"

@@ -28,7 +28,7 @@ from daemon import trailers
 )
 def test_approved_items(message, items):
     """Approved-Tasks values are split on commas and spaces, only from a real trailer block."""
-    assert trailers.approved_items(message) == items
+    assert trailers.approvals(message).items == items
 
 
 def test_near_misses_of_the_approval_key_are_found_as_written():
