@@ -28,13 +28,25 @@ _WORDS: Final = re.compile(r"[a-z][a-z -]*[a-z]|[a-z]")
 
 def field(line: str) -> tuple[str, str] | None:
     """Return ``(name, value)`` for a field line; the name lowercased and single-spaced."""
+    found = field_at(line)
+    return None if found is None else (found[0], line[found[1] : found[2]])
+
+
+def field_at(line: str) -> tuple[str, int, int] | None:
+    """A field line's name (as :func:`field` gives it) and where its value starts and ends.
+
+    For an edit of the value in place: ``line[:start] + new + line[end:]`` keeps the
+    name, its emphasis and the spacing around the value.
+    """
     if ":" not in line:
         return None
     match = _FIELD.match(line)
     if not match:
         return None
     name = " ".join(match.group("name").lower().split())
-    return name, match.group("value").strip()
+    value, first = match.group("value"), match.start("value")
+    start = first + len(value) - len(value.lstrip())
+    return name, start, max(start, first + len(value.rstrip()))
 
 
 def leading_tags(text: str) -> tuple[tuple[str, ...], str]:

@@ -4,7 +4,8 @@ Merging the pull request then completes the task, which lets tasks that depend o
 start (DESIGN §3). The smallest edit that the task's own grammar reads as done:
 
 - a checkbox on the task's line → ``[x]``;
-- a ``Status:`` field line, table ``Status`` cell or YAML ``status:`` key → ``done``;
+- a ``Status:`` (or ``State:``) field line, table ``Status`` cell or YAML ``status:`` key
+  → ``done``;
 - a heading block without a status → a ``**Status:** done`` line after the heading.
 
 Every edit is checked by parsing the result: the task must read as done and every
@@ -15,16 +16,15 @@ alone (None) and the pull request says so.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final
 
+from daemon.spec import fields
+from daemon.spec.blocks import STATUS_FIELDS
 from daemon.spec.model import Style, Task, TaskFile, TaskState
 from daemon.spec.tasks import parse_tasks
 
 _CHECKBOX: Final = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+(?:[\w.-]+\s+)?)\[ \]")
-_STATUS_FIELD: Final = re.compile(
-    r"^(\s*(?:[-*+]\s+)?(?:\*\*|__|\*|_)?Status(?:\*\*|__|\*|_)?\s*:\s*(?:\*\*|__|\*|_)?\s*)(.*?)(\s*)$",
-    re.IGNORECASE,
-)
 _YAML_STATUS: Final = re.compile(r"^(\s*(?:-\s+)?status\s*:\s*)(.*?)(\s*)$", re.IGNORECASE)
 
 
@@ -38,12 +38,28 @@ def _checkbox(lines: list[str], task: Task) -> Edit | None:
     return None if ticked == lines[index] else (index, [ticked])
 
 
-def _status_line(lines: list[str], task: Task, pattern: re.Pattern[str]) -> Edit | None:
+def _status_line(lines: list[str], task: Task, done: Callable[[str], str | None]) -> Edit | None:
+    """The first line of the task's block that ``done`` rewrites (a status set to done)."""
     for index in range(task.line - 1, min(task.end_line, len(lines))):
-        match = pattern.match(lines[index])
-        if match:
-            return index, [f"{match.group(1)}done{match.group(3)}"]
+        ticked = done(lines[index])
+        if ticked is not None:
+            return index, [ticked]
     return None
+
+
+def _status_field(line: str) -> str | None:
+    """A ``Status:`` field line (read as the parser reads fields) with its value ``done``."""
+    found = fields.field_at(line)
+    if found is None or found[0] not in STATUS_FIELDS:
+        return None
+    _, start, end = found
+    return f"{line[:start]}done{line[end:]}"
+
+
+def _yaml_status(line: str) -> str | None:
+    """A YAML ``status:`` key line with its value ``done``."""
+    match = _YAML_STATUS.match(line)
+    return None if match is None else f"{match.group(1)}done{match.group(3)}"
 
 
 def _added_status(lines: list[str], task: Task, after: int, added: list[str]) -> Edit | None:
@@ -74,10 +90,10 @@ def _table_cell(lines: list[str], task: Task) -> Edit | None:
 
 def _candidates(lines: list[str], task: Task) -> list[Edit | None]:
     if task.style is Style.YAML:
-        return [_status_line(lines, task, _YAML_STATUS)]
+        return [_status_line(lines, task, _yaml_status)]
     if task.style is Style.TABLE:
         return [_table_cell(lines, task), _checkbox(lines, task)]
-    found = [_checkbox(lines, task), _status_line(lines, task, _STATUS_FIELD)]
+    found = [_checkbox(lines, task), _status_line(lines, task, _status_field)]
     if task.style is Style.HEADING:
         found.append(_added_status(lines, task, 1, ["", "**Status:** done"]))
     if task.style in {Style.HEADING, Style.FIELDS}:

@@ -104,6 +104,20 @@ CASES = [
     ),
     pytest.param(
         ROOT,
+        "### T-001: X\nStatus: **approved**\n\n### T-002: Y\nState: approved\n",
+        "T1",
+        "### T-001: X\nStatus: done\n\n### T-002: Y\nState: approved\n",
+        id="heading-bold-status-value",
+    ),
+    pytest.param(
+        ROOT,
+        "### T-001: X\nStatus: approved\n\n### T-002: Y\nState: approved\n",
+        "T2",
+        "### T-001: X\nStatus: approved\n\n### T-002: Y\nState: done\n",
+        id="heading-state-field",
+    ),
+    pytest.param(
+        ROOT,
         "### T-002: Implement\n**Spec:** speckit.specify FR-1\n\n### T-003: Other\n",
         "T2",
         "### T-002: Implement\n\n**Status:** done\n**Spec:** speckit.specify FR-1\n\n"
