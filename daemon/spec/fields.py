@@ -28,6 +28,8 @@ _WORDS: Final = re.compile(r"[a-z][a-z -]*[a-z]|[a-z]")
 
 def field(line: str) -> tuple[str, str] | None:
     """Return ``(name, value)`` for a field line; the name lowercased and single-spaced."""
+    if ":" not in line:
+        return None  # most lines, read here without a call to field_at
     found = field_at(line)
     return None if found is None else (found[0], line[found[1] : found[2]])
 
