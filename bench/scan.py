@@ -1,13 +1,22 @@
 """Scan speed: a 2,000-commit history where a 500-task file changes in 200 commits.
 
 Prints the scan time as a ratio to ``git log --format=%H`` over the same range, both measured
-in this run (best of several repeats taken in turns, since these machines are noisy), and
+in this run (the best of 61 rounds taken in turns, since these machines are noisy), and
 the parser's throughput on the shared corpus in MB/s. For each ratio it also prints the CPU
 a round used, the scan's split between this process (Python) and git: git's share runs on
 the second core while Python parses, and ``git log`` uses one, so a host that takes part of
 a core away shows in the ratio.
 
-    ./uvw run python bench/scan.py [--commits 2000] [--tasks 500] [--changes 200] [--repeat 21]
+    ./uvw run python bench/scan.py [--commits 2000] [--tasks 500] [--changes 200] [--repeat 61]
+
+Why 61 rounds, and in turns across the three layouts below: the scan runs git beside Python,
+on both cores, so its fastest round needs a stretch of about 50 ms in which the host leaves
+both cores free; ``git log`` needs one. On a busy shared host 21 rounds of one layout (about
+1.5 s) sometimes held no such stretch, and the packed-whole ratio then read 5.2-5.6x where a
+round with both cores free reads 4x; a spell of load lasting all of one layout's 61 rounds
+(every call in it half again as slow, CPU time included) once read 5.15x. Spread over the
+whole measurement, each layout's rounds meet such spells in part. The reference figures
+(the I/O floor, ``git log -p``) take ``--reference-repeat`` rounds, 21 by default.
 
 The history is written with ``git fast-import``, which packs every version of the task file
 whole. It is timed three ways: packed as a clone from a forge is (``git repack -a -d -f``:
@@ -147,8 +156,8 @@ def loose_copy(packed: Path, path: Path) -> None:
     subprocess.run(["git", "-C", str(path), "update-ref", "refs/heads/main", tip], check=True)
 
 
-def measure(path: Path, repeat: int, commits: int) -> dict[str, float]:
-    """Best-of-``repeat`` times (seconds) of git log, the scan, the scan's I/O alone; mean CPU."""
+def calls_on(path: Path, commits: int) -> dict[str, Callable[[], None]]:
+    """The timed calls on one repository: git log, git log -p, the scan, the scan's I/O alone."""
 
     def log() -> None:
         subprocess.run(["git", "-C", str(path), "log", "--format=%H", "main"],
@@ -173,16 +182,47 @@ def measure(path: Path, repeat: int, commits: int) -> dict[str, float]:
         history = repo.history(repo.resolve("main"))
         repo.blobs(sorted({e.blob for s in history for _, e in s.changes if e is not None}))
 
+    return {"log": log, "patches": log_patches, "scan": scan, "floor": io_floor}
+
+
+def measure(
+    layouts: dict[str, Path], repeat: int, reference_repeat: int, commits: int
+) -> dict[str, dict[str, float]]:
+    """Per layout: the best times (seconds) of each call, and the mean CPU of a round.
+
+    The rounds take turns across the layouts as well as within one, so each layout's
+    rounds spread over the whole measurement: a spell of load on this shared host
+    (one ran several seconds, and slowed every round in it by half) then falls on
+    some rounds of every layout, not on all of one.
+    """
     # Each ratio divides figures of one run's rounds. The scan's run holds git log and the
     # scan alone: timed among the heavy `git log -p` rounds it ran 5-15% slower (caches
     # left cold). The reference figures take turns with a git log of their own.
-    cpu: dict[str, list[tuple[float, float]]] = {}
-    pair = interleaved(repeat, {"log": log, "scan": scan}, cpu)
-    references = interleaved(repeat, {"log": log, "patches": log_patches, "floor": io_floor})
-    own, children = (sum(values) / len(values) for values in zip(*cpu["scan"], strict=True))
-    log_cpu = sum(own + git for own, git in cpu["log"]) / len(cpu["log"])
-    spent = {"scan python cpu": own, "scan git cpu": children, "log cpu": log_cpu}
-    return {**references, "reference log": references["log"], **pair, **spent}
+    calls = {name: calls_on(path, commits) for name, path in layouts.items()}
+    cpu: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    pair = interleaved(
+        repeat, {(name, k): calls[name][k] for name in layouts for k in ("log", "scan")}, cpu
+    )
+    references = interleaved(
+        reference_repeat,
+        {(name, k): calls[name][k] for name in layouts for k in ("log", "patches", "floor")},
+    )
+    figures: dict[str, dict[str, float]] = {}
+    for name in layouts:
+        scan_cpu = cpu[(name, "scan")]
+        own, children = (sum(values) / len(values) for values in zip(*scan_cpu, strict=True))
+        log_cpu = sum(own + git for own, git in cpu[(name, "log")]) / len(cpu[(name, "log")])
+        figures[name] = {
+            "log": pair[(name, "log")],
+            "scan": pair[(name, "scan")],
+            "reference log": references[(name, "log")],
+            "patches": references[(name, "patches")],
+            "floor": references[(name, "floor")],
+            "scan python cpu": own,
+            "scan git cpu": children,
+            "log cpu": log_cpu,
+        }
+    return figures
 
 
 def _cpu() -> tuple[float, float]:
@@ -194,16 +234,16 @@ def _cpu() -> tuple[float, float]:
 
 def interleaved(
     repeat: int,
-    runs: dict[str, Callable[[], None]],
-    cpu: dict[str, list[tuple[float, float]]] | None = None,
-) -> dict[str, float]:
+    runs: dict[tuple[str, str], Callable[[], None]],
+    cpu: dict[tuple[str, str], list[tuple[float, float]]] | None = None,
+) -> dict[tuple[str, str], float]:
     """The fastest of ``repeat`` calls of each run, the runs taking turns.
 
     A burst of load on this shared machine then slows every side alike, instead of
     one side's whole series. ``cpu``, when given, receives each call's CPU time (this
     process's, and git's), by run.
     """
-    times: dict[str, list[float]] = {name: [] for name in runs}
+    times: dict[tuple[str, str], list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
         for name, run in runs.items():
             before = _cpu()
@@ -222,7 +262,8 @@ def main() -> int:
     parser.add_argument("--commits", type=int, default=2000)
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--changes", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument("--repeat", type=int, default=61, help="rounds of git log and the scan")
+    parser.add_argument("--reference-repeat", type=int, default=21, help="rounds of the others")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         whole, deltas, loose = (Path(folder) / name for name in ("whole", "deltas", "loose"))
@@ -232,10 +273,10 @@ def main() -> int:
         repo = Repo(whole, DEFAULT_TASK_FILES)
         report = Scanner(repo, Policy(), Parser()).scan(repo.resolve("main"))
         size = len(repo.read(repo.tree_of(repo.resolve("main")), TASK_FILE) or b"")
-        figures = {name: measure(path, args.repeat, args.commits) for name, path in
-                   (("packed with deltas (a clone)", deltas),
-                    ("packed whole (git fast-import)", whole),
-                    ("loose (local commits)", loose))}  # fmt: skip
+        layouts = {"packed with deltas (a clone)": deltas,
+                   "packed whole (git fast-import)": whole,
+                   "loose (local commits)": loose}  # fmt: skip
+        figures = measure(layouts, args.repeat, args.reference_repeat, args.commits)
     print(f"history: {args.commits} commits; {TASK_FILE}: {args.tasks} tasks, {size} bytes, "
           f"changed in {args.changes} commits; {len(report.result.approved)} approved at the tip"
     )  # fmt: skip
