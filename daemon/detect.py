@@ -185,6 +185,7 @@ class _Fact(NamedTuple):
     digest: str
     signals: frozenset[Signal]  # the document's own approvals: marker, front matter
     runnable: bool  # neither done nor held
+    unclear: str  # a status that reads as approval and does not count (TaskCore.unclear)
 
 
 _NONE: frozenset[Signal] = frozenset()
@@ -194,6 +195,7 @@ _fact: Final = functools.partial(tuple.__new__, _Fact)
 
 _PREFERENCE = (Signal.MARKER, Signal.FRONTMATTER, Signal.TRAILER)
 _MISNAMED: Final = "not an Approved-Tasks trailer (the key is spelled otherwise): approves nothing"
+_UNCLEAR: Final = "status {!r} is not approval: only the exact word `approved` approves"
 
 
 @dataclass(slots=True)
@@ -256,9 +258,11 @@ class Detector:
                     quiet
                     and not task.approved
                     and not trailer
+                    and not task.unclear
                     and (parsed.path, key) not in approvals
                 ):
-                    known[key] = _fact((task.digest, _NONE, not (task.done or parsed.held(task))))
+                    runnable = not (task.done or parsed.held(task))
+                    known[key] = _fact((task.digest, _NONE, runnable, ""))
                     continue
                 self._apply(parsed, task, snapshot, trailer)
         for path in gone:
@@ -307,7 +311,9 @@ class Detector:
         before = known.get(task.key)
         signals = self._signals(parsed, task)
         runnable = not (task.done or parsed.held(task))
-        known[task.key] = _fact((task.digest, signals, runnable))
+        if task.unclear:
+            self._unclear(snapshot, parsed.path, task, before, runnable)
+        known[task.key] = _fact((task.digest, signals, runnable, task.unclear))
         current = self.approvals.get(ident)
         if current is None and not signals and not trailer:
             return  # nothing approves it, nor did: only its fact changes (most tasks)
@@ -349,6 +355,18 @@ class Detector:
             signal,
             commit.signature,
         )
+
+    def _unclear(
+        self, snapshot: Snapshot, path: str, task: TaskCore, before: _Fact | None, runnable: bool
+    ) -> None:
+        """Report a status that reads as approval and does not count, where it is written.
+
+        Once: not again while the status stays as it is and the task runnable, and not
+        for a task that is done or held (it would not run either way).
+        """
+        written = before is not None and before.unclear == task.unclear and before.runnable
+        if runnable and not written and Signal.MARKER in self.policy.signals:
+            self._ignore(snapshot, Signal.MARKER, task.id, _UNCLEAR.format(task.unclear), path)
 
     def _withdraw(self, ident: tuple[str, str], sha: str, reason: Reason) -> None:
         approval = self.approvals.pop(ident, None)

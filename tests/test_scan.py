@@ -97,6 +97,34 @@ def test_a_misspelled_approval_trailer_is_reported_not_obeyed(repo: GitRepo):
     assert "spelled otherwise" in report.result.ignored[0].reason
 
 
+def test_a_status_that_almost_approves_is_reported_once_where_it_is_written(repo: GitRepo):
+    """``Status: Approved ✅`` approves nothing, and the scan says so once, at its commit.
+
+    Rewording the task keeps the same status: not reported again. Held, it is not
+    reported (it would not run either way) until the hold is lifted; the exact word
+    then approves.
+    """
+    base = repo.head()
+    unclear = OPEN.replace("T002 Add routes", "T002 Add routes\n  - Status: Approved ✅")
+    typed = repo.commit("approve T002?", {TASKS: unclear}, author=BOB)
+    repo.commit("reword", {TASKS: unclear.replace("Add routes", "Add the routes")})
+    report = scan(repo, base)
+    assert report.result.approved == ()
+    assert [
+        (i.commit, i.item, i.author.email, i.signal, i.path) for i in report.result.ignored
+    ] == [(typed, "T002", BOB[1], Signal.MARKER, TASKS)]
+    assert "'Approved ✅' is not approval" in report.result.ignored[0].reason
+
+    middle = repo.head()
+    held = unclear.replace("Add routes", "Add the routes [hold]")
+    repo.commit("hold", {TASKS: held})
+    lifted = repo.commit("lift", {TASKS: held.replace(" [hold]", "")})
+    exact = repo.commit("approve", {TASKS: held.replace(" [hold]", "").replace(" ✅", "")})
+    report = scan(repo, middle)
+    assert [(i.commit, i.item) for i in report.result.ignored] == [(lifted, "T002")]
+    assert approved(report) == [("T002", exact, ALICE[1], "marker")]
+
+
 def _raw_commit(
     git: GitRepo, message: bytes, files: dict[str, str] | None = None, *, encoding: str = ""
 ) -> str:

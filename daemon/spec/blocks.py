@@ -61,6 +61,7 @@ class Block(NamedTuple):
     title: str
     digest: str
     key: str  # the task's key (DESIGN §2), read once
+    unclear: str  # the first status that reads as approval and does not count, or ""
 
 
 # A Block from its fields, made in C (the generated ``__new__`` is a Python call per task).
@@ -68,10 +69,18 @@ _block: Final = functools.partial(tuple.__new__, Block)
 
 
 def block_of(
-    start: Start, first: int, last: int, *, status: str | None, title: str, parts: list[str]
+    start: Start,
+    first: int,
+    last: int,
+    *,
+    status: str | None,
+    title: str,
+    parts: list[str],
+    unclear: str = "",
 ) -> Block:
-    """The block of ``start``, its lines' ``parts`` digested."""
-    return _block((start, first, last, status, title, digest_of(parts), task_key(start.literal)))
+    """The block of ``start``, its lines' ``parts`` digested (``unclear``: see Block)."""
+    digest, key = digest_of(parts), task_key(start.literal)
+    return _block((start, first, last, status, title, digest, key, unclear))
 
 
 def stronger(current: str | None, new: str | None) -> str | None:
@@ -257,8 +266,12 @@ def read_block(
     status, title = start.status, start.title
     if start.style is Style.TABLE:
         parts = [value for role, value in start.cells.items() if role != "status"]
-        return block_of(start, first, last, status=status, title=title, parts=parts)
+        unclear = fields.unclear_approval(start.cells["status"]) if "status" in start.cells else ""
+        return block_of(
+            start, first, last, status=status, title=title, parts=parts, unclear=unclear
+        )
     parts = []
+    unclear = ""
     for index in range(first, last + 1):
         line = lines[index]
         if index == start.index:
@@ -267,14 +280,17 @@ def read_block(
         found = None if kinds[index] in _CODE else fields.field(line)
         if found is not None:
             if found[0] in STATUS_FIELDS:
-                status = stronger(status, fields.classify_status(found[1]))
+                verdict = fields.classify_status(found[1])
+                status = stronger(status, verdict)
+                if verdict is None and not unclear:
+                    unclear = fields.unclear_approval(found[1])
                 continue  # status lines are markers: not part of the digest
             if found[0] in TITLE_FIELDS and not title:
                 title = plain(found[1])
         parts.append(line)
     if start.style is Style.FIELDS and not title:
         title = plain(lines[start.first]) if start.first != start.index else start.literal
-    return block_of(start, first, last, status=status, title=title, parts=parts)
+    return block_of(start, first, last, status=status, title=title, parts=parts, unclear=unclear)
 
 
 def find_blocks(

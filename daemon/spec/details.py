@@ -242,6 +242,25 @@ def dependencies(
     return tuple(unique)
 
 
+def unclear_status(block: Block, lines: tuple[str, ...], path: str) -> Finding | None:
+    """A finding for a status that reads as approval and does not count, on its line."""
+    if not block.unclear:
+        return None
+    line = next(
+        (
+            i
+            for i in range(block.first, block.last + 1)
+            if block.unclear in " ".join(lines[i].split())
+        ),
+        block.start.index,
+    )
+    message = (
+        f"{block.start.literal}: status {block.unclear!r} is not approval "
+        "(only the exact word `approved` approves; DESIGN §3)"
+    )
+    return Finding(path, line + 1, "tasks.unclear-approval", message)
+
+
 def _unique_refs(refs: list[SectionRef]) -> tuple[SectionRef, ...]:
     seen: set[tuple[str | None, str | None]] = set()
     kept = []

@@ -120,6 +120,22 @@ def classify_status(value: str) -> str | None:
     return verdict
 
 
+def unclear_approval(value: str) -> str:
+    """``value`` when it reads as an approval that does not count, else ``""``.
+
+    ``Approved ✅``, ``approved by Alice``, ``Approved (pending review)``: the status
+    starts with the word ``approved`` but more follows, and only the exact word
+    approves (DESIGN §3). A scan reports such a status, so that a reviewer who meant
+    to approve is told, not ignored in silence.
+    """
+    if classify_status(value) is not None:
+        return ""
+    word = status_word(value)
+    if any(word == w or word.startswith(f"{w} ") for w in APPROVED_WORDS):
+        return " ".join(value.split())
+    return ""
+
+
 def _leads(word: str, words: frozenset[str]) -> bool:
     """Whether the status phrase ``word`` is one of ``words`` or starts with one of them.
 

@@ -124,6 +124,7 @@ class TaskCore(NamedTuple):
     done: bool
     approved: bool
     held: bool
+    unclear: str  # a status that reads as approval and does not count (reported), or ""
 
 
 @dataclass(frozen=True, slots=True)

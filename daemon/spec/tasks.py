@@ -29,6 +29,7 @@ from daemon.spec.details import (
     phase_at,
     phases,
     read_detail,
+    unclear_status,
 )
 from daemon.spec.markdown import Kind, Structure, rescan, scan
 from daemon.spec.model import CoreFile, FileApproval, Finding, Style, TaskCore, TaskFile
@@ -126,9 +127,9 @@ def core_of(block: Block) -> TaskCore:
     """A block's core facts as a value."""
     start, status = block.start, block.status
     done = start.done or status == "done"
-    # id, key, title, digest, done, approved, held; made in C, as a scan makes many
+    # id, key, title, digest, done, approved, held, unclear; made in C, as a scan makes many
     return _core((start.literal, block.key, block.title, block.digest, done,
-                  status == "approved", status == "held"))  # fmt: skip
+                  status == "approved", status == "held", block.unclear))  # fmt: skip
 
 
 def parse_tasks(
@@ -160,6 +161,8 @@ def parse_tasks(
             detail = read_detail(lines, read.kinds, block)
             phase = phase_at(marks, block.start.index)
         depends = dependencies(block, detail, names, path, findings)
+        if (unclear := unclear_status(block, lines, path)) is not None:
+            findings.append(unclear)
         tasks.append(build_task(block, detail, phase=phase, depends_on=depends))
     return TaskFile(path, tuple(tasks), tuple(findings), read.approval)
 
@@ -192,6 +195,8 @@ def parse_tasks_at(
         block = read_block(lines, structure.kinds, start, first - 1, last - 1)
         detail = read_detail(lines, structure.kinds, block)
         depends = dependencies(block, detail, names, path, findings)
+        if (unclear := unclear_status(block, lines, path)) is not None:
+            findings.append(unclear)
         phase = phase_at(marks, block.start.index)
         tasks.append(build_task(block, detail, phase=phase, depends_on=depends))
     return TaskFile(path, tuple(tasks), tuple(findings), core.approval)
@@ -205,7 +210,9 @@ def _text_list(value: object) -> list[str]:
 
 def _yaml_block(lines: tuple[str, ...], entry: YamlTask) -> Block:
     values = entry.values
-    status = fields.classify_status(str(values.get("status", "")))
+    written = values.get("status", "")
+    status = fields.classify_status(str(written))
+    unclear = fields.unclear_approval(written) if isinstance(written, str) else ""
     title = str(values.get("title") or values.get("name") or "")
     start = Start(
         entry.line - 1, Style.YAML, entry.literal, title, done=status == "done", status=status
@@ -213,7 +220,7 @@ def _yaml_block(lines: tuple[str, ...], entry: YamlTask) -> Block:
     block = lines[entry.line - 1 : entry.end_line]
     kept = [line for line in block if not line.strip().lstrip("- ").startswith("status:")]
     first, last = entry.line - 1, entry.end_line - 1
-    return block_of(start, first, last, status=status, title=title, parts=kept)
+    return block_of(start, first, last, status=status, title=title, parts=kept, unclear=unclear)
 
 
 def _yaml_detail(entry: YamlTask, block: Block) -> Detail:

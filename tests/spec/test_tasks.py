@@ -214,6 +214,39 @@ def test_a_status_that_starts_with_a_hold_or_done_word_says_so(status: str, stat
 
 
 @pytest.mark.parametrize(
+    ("text", "line", "written"),
+    [
+        ("### T-001: One\nBody\nStatus: Approved ✅\n", 3, "Approved ✅"),
+        ("### T-001: One\n**Status**: approved  by Alice\n", 2, "approved by Alice"),
+        ("- [ ] T001 One\n  - Status: Approved (pending review)\n", 2, "Approved (pending review)"),
+        ("| ID | Task | Status |\n|---|---|---|\n| T1 | One | Approved ✅ |\n", 3, "Approved ✅"),
+        ("tasks:\n  - id: T1\n    title: One\n    status: approved for breakdown\n", 4,
+         "approved for breakdown"),
+    ],
+)  # fmt: skip
+def test_a_status_that_reads_as_approval_but_is_not_is_a_finding(
+    text: str, line: int, written: str
+):
+    """``Status: Approved ✅`` leaves the task open and says why, on the status line.
+
+    A reviewer who meant to approve is told, at the line they wrote (a table's row).
+    """
+    parsed = parse(text, "speckit.tasks")
+    assert [parsed.state(t) for t in parsed.tasks] == [TaskState.OPEN]
+    found = [f for f in parsed.findings if f.code == "tasks.unclear-approval"]
+    assert [(f.line, written in f.message) for f in found] == [(line, True)]
+
+
+@pytest.mark.parametrize(
+    "status", ["approved", "**Approved**.", "not approved", "Ready for Implementation", "✅"]
+)
+def test_a_status_that_approves_or_never_reads_as_approval_is_no_finding(status: str):
+    """Only a near miss is reported: the exact word approves, other statuses are quiet."""
+    parsed = parse(f"### T-001: One\nStatus: {status}\n", "speckit.tasks")
+    assert not [f for f in parsed.findings if f.code == "tasks.unclear-approval"]
+
+
+@pytest.mark.parametrize(
     "line",
     ["*Status:* on hold", "*Status*: on hold", "_Status_: on hold", "**Status:** on hold"],
 )
