@@ -120,7 +120,10 @@ def _plain(node: yaml.Node) -> object:
 def yaml_tasks(
     lines: tuple[str, ...], path: str
 ) -> tuple[list[YamlTask], FileApproval, list[Finding]] | None:
-    """The tasks of a YAML task file (``tasks:`` → list of maps with ``id``), or None."""
+    """The tasks of a YAML task file (``tasks:`` → list of maps with ``id``), or None.
+
+    The keys are read in any case (``Tasks:``, ``ID:``), as front matter's are.
+    """
     text = _yaml_text(lines)
     if len(text) > MAX_YAML_BYTES:
         return None
@@ -133,7 +136,7 @@ def yaml_tasks(
     if not isinstance(root, yaml.MappingNode):
         return None
     top = {str(k.value): v for k, v in root.value if isinstance(k, yaml.ScalarNode)}
-    entries = top.get("tasks")
+    entries = _value(top, "tasks")
     if not isinstance(entries, yaml.SequenceNode):
         return None
     tasks: list[YamlTask] = []
@@ -189,7 +192,7 @@ class _LenientReader:
         match = _KEY_VALUE.match(line)
         indent = len(line) - len(line.lstrip())
         if match and indent == 0 and not match.group("item"):
-            self.in_tasks = match.group("key") == "tasks" and not match.group("value")
+            self.in_tasks = match.group("key").lower() == "tasks" and not match.group("value")
             self.top[match.group("key")] = _scalar(match.group("value") or "")
             self.open_list = None
         elif not self.in_tasks:
@@ -220,7 +223,7 @@ def _lenient(
         if line.strip() and not line.lstrip().startswith("#"):
             reader.line(number, line)
     entries = reader.entries
-    if "tasks" not in reader.top or not entries:
+    if _value(reader.top, "tasks") is None or not entries:
         return None
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or "invalid YAML"

@@ -284,6 +284,17 @@ tasks:
     assert [parsed.state(t) for t in parsed.tasks] == [TaskState.APPROVED, TaskState.DONE]
 
 
+@pytest.mark.parametrize("tail", ["", "  - id: T3\n    title: a: b\n"])  # strict YAML, lenient
+@pytest.mark.parametrize("key", ["Tasks", "TASKS"])
+def test_a_yaml_task_list_key_is_read_in_any_case(key: str, tail: str):
+    """``Tasks:`` holds a YAML file's tasks as ``tasks:`` does: read as typed, not missed."""
+    text = f"name: demo\n{key}:\n  - ID: T1\n    Status: approved\n  - id: T2\n{tail}"
+    parsed = parse(text, "speckit.tasks")
+    states = [parsed.state(t) for t in parsed.tasks]
+    assert [t.id for t in parsed.tasks] == ["T1", "T2", "T3"][: 2 + bool(tail)]
+    assert states[:2] == [TaskState.APPROVED, TaskState.OPEN]
+
+
 @pytest.mark.parametrize(
     ("front", "states"),
     [
