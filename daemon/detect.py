@@ -33,6 +33,7 @@ from typing import Final, NamedTuple
 from daemon.spec.ids import task_key
 from daemon.spec.layout import feature_of
 from daemon.spec.model import CoreFile, TaskCore
+from daemon.trailers import Unread
 
 
 class Signal(enum.StrEnum):
@@ -72,7 +73,7 @@ class Commit:
     approved_items: tuple[str, ...] = ()
     signature: SignatureStatus = SignatureStatus.UNCHECKED
     signer: str = ""  # the identity the signature verifies for (an email, or "Name <email>")
-    misnamed: tuple[str, ...] = ()  # trailers spelled almost as Approved-Tasks, as written
+    unread: tuple[Unread, ...] = ()  # near misses of an Approved-Tasks trailer, as written
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +86,9 @@ class Snapshot:
     from ``files``). Unchanged files and tasks cost the detector nothing.
     ``approved_items`` are the items of its ``Approved-Tasks`` trailers. ``commit``
     gives the whole commit (its author, its signature), read only when an approval
-    or a refusal needs it: most commits approve nothing. ``misnamed`` are trailers
-    spelled almost as ``Approved-Tasks`` (``Approved-Task: T001``): reported, not obeyed.
+    or a refusal needs it: most commits approve nothing. ``unread`` are near misses of
+    the trailer (``Approved-Task: T001``, or ``Approved-Tasks:`` outside the trailer
+    block), as written and why they approve nothing: reported, not obeyed.
     """
 
     sha: str
@@ -94,7 +96,7 @@ class Snapshot:
     changed: Mapping[str, frozenset[str] | None]
     approved_items: tuple[str, ...]
     commit: Callable[[], Commit]
-    misnamed: tuple[str, ...] = ()
+    unread: tuple[Unread, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +196,6 @@ _fact: Final = functools.partial(tuple.__new__, _Fact)
 
 
 _PREFERENCE = (Signal.MARKER, Signal.FRONTMATTER, Signal.TRAILER)
-_MISNAMED: Final = "not an Approved-Tasks trailer (the key is spelled otherwise): approves nothing"
 _UNCLEAR: Final = "status {!r} is not approval: only the exact word `approved` approves"
 
 
@@ -224,8 +225,8 @@ class Detector:
         """Apply one commit."""
         sha = snapshot.sha
         if Signal.TRAILER in self.policy.signals:
-            for written in snapshot.misnamed:
-                self._ignore(snapshot, Signal.TRAILER, written, _MISNAMED, None)
+            for unread in snapshot.unread:
+                self._ignore(snapshot, Signal.TRAILER, unread.written, unread.why, None)
         targets = self._trailer_targets(snapshot)
         work = _work(snapshot, targets)
         gone = [path for path in work if path not in snapshot.files]

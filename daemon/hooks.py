@@ -230,8 +230,8 @@ def commit_msg(repo: Repo, message_file: Path, *, max_bytes: int) -> list[str]:
         raise UsageError(
             f"commit-msg: cannot read the message file {message_file} ({error.strerror})"
         ) from error
-    items, misnamed = approvals(clean_message(text))
-    near = [f"{bad}: not an Approved-Tasks trailer; write Approved-Tasks" for bad in misnamed]
+    items, unread = approvals(clean_message(text))
+    near = [f"{written}: {why}" for written, why in unread]
     if not items:
         return near
     try:

@@ -260,9 +260,9 @@ class Scanner:
             # an approval needs its author (most commits approve nothing).
             commit = read() if step.trailer else None
             items = commit.approved_items if commit else ()
-            misnamed = commit.misnamed if commit else ()
-            if changed or items or misnamed:
-                yield Snapshot(step.sha, at.files(), changed, items, read, misnamed)
+            unread = commit.unread if commit else ()
+            if changed or items or unread:
+                yield Snapshot(step.sha, at.files(), changed, items, read, unread)
 
     def _reader(self, sha: str) -> Callable[[], Commit]:
         """A function that reads the commit ``sha`` once, when first called.

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Final, NamedTuple
 
+from daemon.spec.ids import is_task_like
+
 _TRAILER: Final = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)\s*:\s*(.*)$")
 APPROVED_TASKS: Final = "approved-tasks"
 _GIT_GENERATED: Final = ("Signed-off-by: ", "(cherry picked from commit ")
@@ -23,13 +25,20 @@ def parse(message: str) -> list[tuple[str, str]]:
     (``Signed-off-by:``, ``(cherry picked from commit ...)``) and trailers are at
     least a quarter of its lines. Indented lines continue the trailer above.
     """
-    paragraphs = [p for p in re.split(r"\n[ \t]*\n", message.replace("\r\n", "\n").strip()) if p]
-    if len(paragraphs) < 2:
-        return []
+    paragraphs = _paragraphs(message)
+    return (_block(paragraphs[-1]) or []) if len(paragraphs) >= 2 else []
+
+
+def _paragraphs(message: str) -> list[str]:
+    return [p for p in re.split(r"\n[ \t]*\n", message.replace("\r\n", "\n").strip()) if p]
+
+
+def _block(paragraph: str) -> list[tuple[str, str]] | None:
+    """The paragraph's trailers, or None when git does not read it as a trailer block."""
     trailers: list[tuple[str, str]] = []
     counted = others = 0
     generated = False
-    for line in paragraphs[-1].split("\n"):
+    for line in paragraph.split("\n"):
         if line[:1] in {" ", "\t"} and trailers:
             key, value = trailers[-1]
             trailers[-1] = (key, f"{value} {line.strip()}".strip())
@@ -45,30 +54,77 @@ def parse(message: str) -> list[tuple[str, str]]:
         if match:
             trailers.append((match.group(1), match.group(2).strip()))
     block = (counted and not others) or (generated and counted * 3 >= others)
-    return trailers if block else []
+    return trailers if block else None
+
+
+class Unread(NamedTuple):
+    """Something written as an approval trailer that git or speckitd does not read as one."""
+
+    written: str  # the trailer or line, as written
+    why: str  # why it approves nothing, and what to write instead
+
+
+SPELLED_OTHERWISE: Final = (
+    "not an Approved-Tasks trailer (the key is spelled otherwise; write Approved-Tasks): "
+    "approves nothing"
+)
+OUTSIDE_THE_BLOCK: Final = (
+    "not read as a trailer (it must be in the message's last paragraph, with nothing but "
+    "trailers there): approves nothing"
+)
 
 
 class Approvals(NamedTuple):
     """What a message's trailers say about approval, read in one pass."""
 
     items: list[str]  # the task references of every ``Approved-Tasks:`` trailer
-    misnamed: list[str]  # trailers whose key starts as Approved-Tasks does but is not it
+    unread: list[Unread]  # near misses: a key spelled otherwise, a trailer out of place
 
 
 def approvals(message: str) -> Approvals:
-    """The ``Approved-Tasks`` items of ``message``, and its near-miss trailers as written.
+    """The ``Approved-Tasks`` items of ``message``, and the near misses as written.
 
-    Items are split on commas and spaces. ``Approved-Task: T001`` or ``Approved-Taks:
-    T001`` approve nothing; they are returned so that a typo is reported, not silently a
-    no-op. ``Approved-By:`` is another trailer.
+    Items are split on commas and spaces. ``Approved-Task: T001``, ``ApprovedTasks: T001``
+    or ``Approved-Tasks: T001`` in a paragraph that is not the trailer block approve
+    nothing; they are returned so that the mistake is reported, not silently a no-op. A
+    line outside the trailer block counts only when it names a task (``Approved tasks:
+    see the board`` is prose), and ``Approved-By:`` is another trailer.
     """
     found = Approvals([], [])
-    if "approved-" not in message.lower():
+    if "approved" not in message.lower():
         return found  # most messages: nothing to parse
-    for key, value in parse(message):
+    paragraphs = _paragraphs(message)
+    block = _block(paragraphs[-1]) if len(paragraphs) >= 2 else None
+    for key, value in block or []:
         name = key.lower()
         if name == APPROVED_TASKS:
-            found.items.extend(item for item in re.split(r"[,\s]+", value) if item)
-        elif name.startswith("approved-ta"):
-            found.misnamed.append(f"{key}: {value}")
+            found.items.extend(_items(value))
+        elif _spelled_otherwise(name):
+            found.unread.append(Unread(f"{key}: {value}", SPELLED_OTHERWISE))
+    body = paragraphs[1:-1] if block is not None else paragraphs[1:]
+    for line in (line for paragraph in body for line in paragraph.split("\n")):
+        match = _LOOSE.match(line)
+        if match is None or not any(is_task_like(_literal(item)) for item in _items(match[2])):
+            continue
+        exact = match[1].lower() == APPROVED_TASKS
+        found.unread.append(Unread(line.strip(), OUTSIDE_THE_BLOCK if exact else SPELLED_OTHERWISE))
     return found
+
+
+# A line keyed as an approval trailer might be, in any spelling: Approved-Tasks, Approved
+# tasks, Approved_Task, ApprovedTasks, Approved-Taks.
+_LOOSE: Final = re.compile(r"\s*(approved[\s_-]*ta[a-z]*)\s*:\s*(.*?)\s*$", re.IGNORECASE)
+
+
+def _spelled_otherwise(name: str) -> bool:
+    """Whether a trailer key (lowercased) is a near miss of ``approved-tasks``."""
+    return name.replace("-", "").startswith("approvedta")
+
+
+def _items(value: str) -> list[str]:
+    return [item for item in re.split(r"[,\s]+", value) if item]
+
+
+def _literal(item: str) -> str:
+    """The task ID of an item (``001-auth/T-001``, ``specs/x/tasks.md:T-001`` → ``T-001``)."""
+    return re.split(r"[/:]", item)[-1]

@@ -205,8 +205,18 @@ def test_commit_msg_refuses_a_near_miss_of_the_trailer(project, tmp_path, capsys
     code, out, _ = run(capsys, "hook", "--repo", str(project.path), "commit-msg", str(message))
     assert (code, out) == (
         1,
-        "Approved-Task: T006: not an Approved-Tasks trailer; write Approved-Tasks\n",
+        "Approved-Task: T006: not an Approved-Tasks trailer (the key is spelled otherwise; "
+        "write Approved-Tasks): approves nothing\n",
     )
+
+
+def test_commit_msg_refuses_an_approval_trailer_out_of_place(project, tmp_path, capsys):
+    """``Approved-Tasks: T006`` above a line of prose is no trailer: refused, saying where."""
+    message = tmp_path / "msg"
+    message.write_text("Approve\n\nApproved-Tasks: T006\nThanks for the review.\n")
+    code, out, _ = run(capsys, "hook", "--repo", str(project.path), "commit-msg", str(message))
+    assert code == 1
+    assert out.startswith("Approved-Tasks: T006: not read as a trailer (it must be in the")
 
 
 def test_commit_msg_without_the_trailer_passes(project, tmp_path, capsys):

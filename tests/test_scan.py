@@ -97,6 +97,26 @@ def test_a_misspelled_approval_trailer_is_reported_not_obeyed(repo: GitRepo):
     assert "spelled otherwise" in report.result.ignored[0].reason
 
 
+def test_an_approval_trailer_git_does_not_read_is_reported_not_obeyed(repo: GitRepo):
+    """``Approved-Tasks: T001`` with prose in its paragraph is no trailer to git: reported.
+
+    So is ``Approved tasks: T002`` (no trailer key has a space). Neither approves.
+    """
+    base = repo.head()
+    prose = repo.commit("Approve\n\nApproved-Tasks: T001\nThanks Bob for the review.")
+    spaced = repo.commit("Approve\n\nApproved tasks: T002\n", author=BOB)
+    report = scan(repo, base)
+    assert report.result.approved == ()
+    ignored = [(i.commit, i.item, i.author.email) for i in report.result.ignored]
+    assert ignored == [
+        (prose, "Approved-Tasks: T001", ALICE[1]),
+        (spaced, "Approved tasks: T002", BOB[1]),
+    ]
+    reasons = [i.reason for i in report.result.ignored]
+    assert "last paragraph" in reasons[0]
+    assert "spelled otherwise" in reasons[1]
+
+
 def test_a_status_that_almost_approves_is_reported_once_where_it_is_written(repo: GitRepo):
     """``Status: Approved ✅`` approves nothing, and the scan says so once, at its commit.
 

@@ -31,10 +31,38 @@ def test_approved_items(message, items):
     assert trailers.approvals(message).items == items
 
 
+SPELLED, OUTSIDE = trailers.SPELLED_OTHERWISE, trailers.OUTSIDE_THE_BLOCK
+
+
 def test_near_misses_of_the_approval_key_are_found_as_written():
     """Keys that start as Approved-Tasks does but are not it; others (Approved-By) are not."""
     message = (
         "Approve\n\nApproved-Task: T001\napproved-taks: T2\nApproved-Tasks: T3\n"
         "Approved-By: Alice\nReviewed-by: Bob"
     )
-    assert trailers.approvals(message) == (["T3"], ["Approved-Task: T001", "approved-taks: T2"])
+    assert trailers.approvals(message) == (
+        ["T3"],
+        [("Approved-Task: T001", SPELLED), ("approved-taks: T2", SPELLED)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "unread"),
+    [
+        ("Fix\n\nbody text\nApproved-Tasks: T4\n", [("Approved-Tasks: T4", OUTSIDE)]),
+        ("Fix\n\nApproved-Tasks: 001-a/T4\n\nmore\n", [("Approved-Tasks: 001-a/T4", OUTSIDE)]),
+        ("Fix\n\nApprovedTasks: T001\n", [("ApprovedTasks: T001", SPELLED)]),
+        ("Fix\n\nApproved tasks: T001, T002\n", [("Approved tasks: T001, T002", SPELLED)]),
+        ("Fix\n\n  Approved_Tasks: T-001\nthanks\n", [("Approved_Tasks: T-001", SPELLED)]),
+        ("Fix\n\nApproved tasks: see the board\n", []),  # prose: names no task
+        ("Approved-Tasks: T1\n", []),  # the subject is never a trailer
+        ("Merge: approved by Alice\n\nApproved-by: Alice <a@b>\n", []),
+    ],
+)
+def test_a_trailer_git_would_not_read_is_found_as_written(message, unread):
+    """``Approved-Tasks:`` out of the trailer block, or keyed otherwise, approves nothing.
+
+    Each is returned as written, with why, so that a scan reports it and the commit-msg
+    hook refuses it, instead of the approval vanishing in silence.
+    """
+    assert trailers.approvals(message) == ([], unread)

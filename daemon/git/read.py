@@ -167,11 +167,11 @@ class Repo:
         person = Person(_text(author.raw_name), _text(author.raw_email))
         message = _text(obj.raw_message)
         found = trailers.approvals(message)
-        items, misnamed = tuple(found.items), tuple(found.misnamed)
+        items, unread = tuple(found.items), tuple(found.unread)
         status, signer = (
             self.verify(sha, signers) if check_signature else (SignatureStatus.UNCHECKED, "")
         )
-        return Commit(sha, person, items, status, signer, misnamed)
+        return Commit(sha, person, items, status, signer, unread)
 
     def has_commit(self, sha: str) -> bool:
         """Whether ``sha`` names a commit in the object store."""
