@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
+from daemon.spec.fields import UNCLEAR_APPROVAL
 from daemon.spec.ids import task_key
 from daemon.spec.layout import feature_of
 from daemon.spec.model import CoreFile, TaskCore
@@ -196,7 +197,6 @@ _fact: Final = functools.partial(tuple.__new__, _Fact)
 
 
 _PREFERENCE = (Signal.MARKER, Signal.FRONTMATTER, Signal.TRAILER)
-_UNCLEAR: Final = "status {!r} is not approval: only the exact word `approved` approves"
 
 
 @dataclass(slots=True)
@@ -367,7 +367,9 @@ class Detector:
         """
         written = before is not None and before.unclear == task.unclear and before.runnable
         if runnable and not written and Signal.MARKER in self.policy.signals:
-            self._ignore(snapshot, Signal.MARKER, task.id, _UNCLEAR.format(task.unclear), path)
+            self._ignore(
+                snapshot, Signal.MARKER, task.id, UNCLEAR_APPROVAL.format(task.unclear), path
+            )
 
     def _withdraw(self, ident: tuple[str, str], sha: str, reason: Reason) -> None:
         approval = self.approvals.pop(ident, None)

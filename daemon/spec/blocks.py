@@ -266,7 +266,9 @@ def read_block(
     status, title = start.status, start.title
     if start.style is Style.TABLE:
         parts = [value for role, value in start.cells.items() if role != "status"]
-        unclear = fields.unclear_approval(start.cells["status"]) if "status" in start.cells else ""
+        # The cell's verdict is the start's status; a row without one may have nearly approved.
+        cell = start.cells.get("status") if status is None else None
+        unclear = fields.read_status(cell)[1] if cell is not None else ""
         return block_of(
             start, first, last, status=status, title=title, parts=parts, unclear=unclear
         )
@@ -280,10 +282,9 @@ def read_block(
         found = None if kinds[index] in _CODE else fields.field(line)
         if found is not None:
             if found[0] in STATUS_FIELDS:
-                verdict = fields.classify_status(found[1])
+                verdict, nearly = fields.read_status(found[1])
                 status = stronger(status, verdict)
-                if verdict is None and not unclear:
-                    unclear = fields.unclear_approval(found[1])
+                unclear = unclear or nearly
                 continue  # status lines are markers: not part of the digest
             if found[0] in TITLE_FIELDS and not title:
                 title = plain(found[1])

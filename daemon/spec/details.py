@@ -254,10 +254,7 @@ def unclear_status(block: Block, lines: tuple[str, ...], path: str) -> Finding |
         ),
         block.start.index,
     )
-    message = (
-        f"{block.start.literal}: status {block.unclear!r} is not approval "
-        "(only the exact word `approved` approves; DESIGN §3)"
-    )
+    message = f"{block.start.literal}: {fields.UNCLEAR_APPROVAL.format(block.unclear)} (DESIGN §3)"
     return Finding(path, line + 1, "tasks.unclear-approval", message)
 
 

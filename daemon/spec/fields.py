@@ -100,6 +100,10 @@ def status_word(value: str) -> str:
     return match.group(0).strip()
 
 
+# What a scan and `speckitd tasks` say of a status that reads as approval and does not count.
+UNCLEAR_APPROVAL: Final = "status {!r} is not approval: only the exact word `approved` approves"
+
+
 def classify_status(value: str) -> str | None:
     """Map a status value to ``approved``, ``held``, ``done`` or None (open or unknown).
 
@@ -107,33 +111,26 @@ def classify_status(value: str) -> str | None:
     check mark or "approved for breakdown" never do (DESIGN §3). A check mark
     reads as done, which is the safe side: done tasks never run.
     """
-    word = status_word(value)
-    checked = "✅" in value or "✔" in value
-    verdict: str | None = None
-    if _leads(word, DONE_WORDS) or (checked and word not in APPROVED_WORDS):
-        verdict = "done"
-    elif _leads(word, HOLD_WORDS):
-        verdict = "held"
-    elif word in APPROVED_WORDS:
-        exact = value.strip().lower().replace("*", "").strip(" .!") == word
-        verdict = "approved" if exact else None
-    return verdict
+    return read_status(value)[0]
 
 
-def unclear_approval(value: str) -> str:
-    """``value`` when it reads as an approval that does not count, else ``""``.
+def read_status(value: str) -> tuple[str | None, str]:
+    """:func:`classify_status`'s verdict, and ``value`` when it nearly approved (else ``""``).
 
     ``Approved ✅``, ``approved by Alice``, ``Approved (pending review)``: the status
     starts with the word ``approved`` but more follows, and only the exact word
     approves (DESIGN §3). A scan reports such a status, so that a reviewer who meant
     to approve is told, not ignored in silence.
     """
-    if classify_status(value) is not None:
-        return ""
     word = status_word(value)
-    if any(word == w or word.startswith(f"{w} ") for w in APPROVED_WORDS):
-        return " ".join(value.split())
-    return ""
+    checked = "✅" in value or "✔" in value
+    if _leads(word, DONE_WORDS) or (checked and word not in APPROVED_WORDS):
+        return "done", ""
+    if _leads(word, HOLD_WORDS):
+        return "held", ""
+    if word in APPROVED_WORDS and value.strip().lower().replace("*", "").strip(" .!") == word:
+        return "approved", ""
+    return None, " ".join(value.split()) if _leads(word, APPROVED_WORDS) else ""
 
 
 def _leads(word: str, words: frozenset[str]) -> bool:

@@ -211,8 +211,8 @@ def _text_list(value: object) -> list[str]:
 def _yaml_block(lines: tuple[str, ...], entry: YamlTask) -> Block:
     values = entry.values
     written = values.get("status", "")
-    status = fields.classify_status(str(written))
-    unclear = fields.unclear_approval(written) if isinstance(written, str) else ""
+    status, unclear = fields.read_status(str(written))
+    unclear = unclear if isinstance(written, str) else ""  # not a list's or a map's text
     title = str(values.get("title") or values.get("name") or "")
     start = Start(
         entry.line - 1, Style.YAML, entry.literal, title, done=status == "done", status=status
