@@ -85,9 +85,9 @@ def approvals(message: str) -> Approvals:
     """The ``Approved-Tasks`` items of ``message``, and the near misses as written.
 
     Items are split on commas and spaces. ``Approved-Task: T001``, ``ApprovedTasks: T001``
-    or ``Approved-Tasks: T001`` in a paragraph that is not the trailer block approve
-    nothing; they are returned so that the mistake is reported, not silently a no-op. A
-    line outside the trailer block counts only when it names a task (``Approved tasks:
+    or ``Approved-Tasks: T001`` anywhere but in the trailer block (the subject included)
+    approve nothing; they are returned so that the mistake is reported, not silently a
+    no-op. A line that is no trailer counts only when it names a task (``Approved tasks:
     see the board`` is prose), and ``Approved-By:`` is another trailer.
     """
     found = Approvals([], [])
@@ -96,29 +96,27 @@ def approvals(message: str) -> Approvals:
     paragraphs = _paragraphs(message)
     block = _block(paragraphs[-1]) if len(paragraphs) >= 2 else None
     for key, value in block or []:
-        name = key.lower()
-        if name == APPROVED_TASKS:
+        if key.lower() == APPROVED_TASKS:
             found.items.extend(_items(value))
-        elif _spelled_otherwise(name):
+        elif _NEAR_KEY.fullmatch(key):
             found.unread.append(Unread(f"{key}: {value}", SPELLED_OTHERWISE))
-    body = paragraphs[1:-1] if block is not None else paragraphs[1:]
-    for line in (line for paragraph in body for line in paragraph.split("\n")):
-        match = _LOOSE.match(line)
-        if match is None or not any(is_task_like(_literal(item)) for item in _items(match[2])):
-            continue
-        exact = match[1].lower() == APPROVED_TASKS
-        found.unread.append(Unread(line.strip(), OUTSIDE_THE_BLOCK if exact else SPELLED_OTHERWISE))
+    for number, paragraph in enumerate(paragraphs, start=1):
+        read = block is not None and number == len(paragraphs)  # its trailers were read above
+        for line in paragraph.split("\n"):
+            match = _NEAR_LINE.match(line)
+            if match is None or (read and _TRAILER.match(line)):
+                continue
+            if any(is_task_like(_literal(item)) for item in _items(match[2])):
+                exact = match[1].lower() == APPROVED_TASKS
+                why = OUTSIDE_THE_BLOCK if exact else SPELLED_OTHERWISE
+                found.unread.append(Unread(line.strip(), why))
     return found
 
 
-# A line keyed as an approval trailer might be, in any spelling: Approved-Tasks, Approved
-# tasks, Approved_Task, ApprovedTasks, Approved-Taks.
-_LOOSE: Final = re.compile(r"\s*(approved[\s_-]*ta[a-z]*)\s*:\s*(.*?)\s*$", re.IGNORECASE)
-
-
-def _spelled_otherwise(name: str) -> bool:
-    """Whether a trailer key (lowercased) is a near miss of ``approved-tasks``."""
-    return name.replace("-", "").startswith("approvedta")
+# A key as an approval trailer's might be spelled: Approved-Tasks, Approved tasks,
+# Approved_Task, ApprovedTasks, Approved-Taks, Approved-Task-IDs. A line with one.
+_NEAR_KEY: Final = re.compile(r"approved[\s_-]*ta[a-z_-]*", re.IGNORECASE)
+_NEAR_LINE: Final = re.compile(rf"\s*({_NEAR_KEY.pattern})\s*:\s*(.*?)\s*$", re.IGNORECASE)
 
 
 def _items(value: str) -> list[str]:

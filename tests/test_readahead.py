@@ -147,8 +147,8 @@ def test_corpus_files_edited_over_a_history_scan_alike(tmp_path: Path):
         parser = Parser()
         ahead = Scanner(repo, Policy(), parser).scan(shas[-1])
         incremental += parser.incremental
-        unread = Scanner(repo, Policy(), Parser(), prefetch_bytes=0).scan(shas[-1])
-        assert outcome(ahead) == outcome(unread), file.name
+        not_ahead = Scanner(repo, Policy(), Parser(), prefetch_bytes=0).scan(shas[-1])
+        assert outcome(ahead) == outcome(not_ahead), file.name
         pushes = Scanner(repo, Policy(), Parser())
         for old, new in zip([None, *shas[:-1]], shas, strict=True):
             last = pushes.scan(new, old)

@@ -55,7 +55,10 @@ def test_near_misses_of_the_approval_key_are_found_as_written():
         ("Fix\n\nApproved tasks: T001, T002\n", [("Approved tasks: T001, T002", SPELLED)]),
         ("Fix\n\n  Approved_Tasks: T-001\nthanks\n", [("Approved_Tasks: T-001", SPELLED)]),
         ("Fix\n\nApproved tasks: see the board\n", []),  # prose: names no task
-        ("Approved-Tasks: T1\n", []),  # the subject is never a trailer
+        ("Approved-Tasks: T1\n", [("Approved-Tasks: T1", OUTSIDE)]),  # a subject is no trailer
+        # Beside a git-generated line, a line that is no trailer leaves the block git's.
+        ("Fix\n\nApproved_Tasks: T1\nSigned-off-by: A <a@b>\n", [("Approved_Tasks: T1", SPELLED)]),
+        ("Fix\n\nApproved-Task-IDs: T1\n", [("Approved-Task-IDs: T1", SPELLED)]),
         ("Merge: approved by Alice\n\nApproved-by: Alice <a@b>\n", []),
     ],
 )
